@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# hack/cassandra.sh: a real Apache Cassandra 5.0 on loopback, assembled from Maven Central jars.
+#
+#   hack/cassandra.sh install            fetch the jars into the cache (once per version)
+#   hack/cassandra.sh start [1|3]        start 1 node (127.0.0.1) or 3 nodes (127.0.0.1-3); idempotent
+#   hack/cassandra.sh wait  [1|3]        wait until the nodes answer CQL (and see each other)
+#   hack/cassandra.sh stop               stop every node this script started
+#   hack/cassandra.sh kill N             SIGKILL node N (failure tests)
+#   hack/cassandra.sh start-node N       start node N alone (after a kill)
+#   hack/cassandra.sh wipe               stop, then delete all data
+#   hack/cassandra.sh status             one line per node, and nodetool status when JMX answers
+#
+# Environment: CASSANDRA_VERSION (default 5.0.9), CASSFS_CACHE (jar cache, default ~/.cache/cassfs),
+# CASSFS_STATE (data and logs, default /var/tmp/cassfs), CASSANDRA_HEAP (default 1G for 1 node, 768M for 3).
+# Test-only start-up shortcuts are on (unsafesystem, no gossip settle wait): never use this for real data.
+set -euo pipefail
+
+VERSION=${CASSANDRA_VERSION:-5.0.9}
+CACHE=${CASSFS_CACHE:-$HOME/.cache/cassfs}
+STATE=${CASSFS_STATE:-/var/tmp/cassfs}
+HOME_DIR="$CACHE/cassandra-$VERSION"
+LIB="$HOME_DIR/lib"
+TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
+
+log() { echo "cassandra: $*" >&2; }
+
+install() {
+  if [[ -f "$HOME_DIR/.complete" ]]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn is missing: run hack/deps.sh"; exit 1; }
+  log "fetching cassandra-all $VERSION and its dependencies from Maven Central into $LIB"
+  mkdir -p "$HOME_DIR"
+  cat >"$HOME_DIR/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.cassfs</groupId><artifactId>cassandra-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId><version>$VERSION</version></dependency>
+  </dependencies>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId><version>3.6.1</version>
+    <executions><execution><id>copy</id><phase>package</phase><goals><goal>copy-dependencies</goal></goals>
+      <configuration><outputDirectory>\${project.basedir}/lib</outputDirectory><includeScope>runtime</includeScope></configuration>
+    </execution></executions>
+  </plugin></plugins></build>
+</project>
+POM
+  (cd "$HOME_DIR" && mvn -B -q package >"$HOME_DIR/mvn.log" 2>&1) || {
+    # cassandra-parent names system-scoped JMC artifacts; Maven logs errors for them but still copies the jars.
+    ls "$LIB"/cassandra-all-*.jar >/dev/null 2>&1 || { tail -30 "$HOME_DIR/mvn.log" >&2; exit 1; }
+  }
+  ls "$LIB"/cassandra-all-"$VERSION".jar >/dev/null
+  ls "$LIB"/jamm-*.jar >/dev/null
+  touch "$HOME_DIR/.complete"
+  log "installed $(ls "$LIB" | wc -l) jars"
+}
+
+# A daemon must not keep the caller's pipes open (a CI log reader would wait for it forever).
+close_inherited_fds() {
+  local fd n
+  for fd in /proc/$BASHPID/fd/*; do
+    n=${fd##*/}
+    ((n > 2)) && eval "exec $n>&-" 2>/dev/null || true
+  done
+}
+
+node_dir() { echo "$STATE/cassandra/node$1"; }
+pid_of() { local f; f="$(node_dir "$1")/pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.$1/$2") 2>/dev/null; }
+
+JAVA_MODULE_OPTS=(
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+  --add-exports java.sql/java.sql=ALL-UNNAMED
+  --add-exports java.base/java.lang.ref=ALL-UNNAMED
+  --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+  --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+  --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+  --add-exports java.management/com.sun.jmx.remote.security=ALL-UNNAMED
+  --add-opens java.base/java.lang.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+  --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+  --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+  --add-opens java.base/java.io=ALL-UNNAMED
+  --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+  --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+  --add-opens java.base/java.lang=ALL-UNNAMED
+  --add-opens java.base/java.util=ALL-UNNAMED
+  --add-opens java.base/java.nio=ALL-UNNAMED
+)
+
+write_config() { # node count
+  local n=$1 dir; dir=$(node_dir "$n")
+  mkdir -p "$dir/data" "$dir/commitlog" "$dir/saved_caches" "$dir/hints" "$dir/cdc_raw" "$dir/logs"
+  cat >"$dir/cassandra.yaml" <<YAML
+cluster_name: cassfs-test
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: GossipingPropertyFileSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:7000"
+listen_address: 127.0.0.$n
+rpc_address: 127.0.0.$n
+storage_port: 7000
+native_transport_port: 9042
+num_tokens: 1
+initial_token: ${TOKENS[$((n-1))]}
+auto_bootstrap: false
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 32MiB
+data_file_directories: [$dir/data]
+commitlog_directory: $dir/commitlog
+saved_caches_directory: $dir/saved_caches
+hints_directory: $dir/hints
+cdc_raw_directory: $dir/cdc_raw
+auto_snapshot: false
+memtable_heap_space: 64MiB
+key_cache_size: 8MiB
+concurrent_compactors: 1
+paxos_variant: v2
+authenticator: ${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}
+authorizer: ${CASSANDRA_AUTHORIZER:-AllowAllAuthorizer}
+YAML
+  # GossipingPropertyFileSnitch gives the test cluster a real datacenter name (dc1) so that
+  # NetworkTopologyStrategy keyspaces are tested as users write them.
+  printf 'dc=dc1\nrack=rack1\n' >"$dir/cassandra-rackdc.properties"
+  cat >"$dir/logback.xml" <<XML
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>$dir/logs/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+  <logger name="org.apache.cassandra.utils.SigarLibrary" level="ERROR"/>
+</configuration>
+XML
+}
+
+start_node() { # node heap
+  local n=$1 heap=$2 dir; dir=$(node_dir "$n")
+  if pid_of "$n" >/dev/null; then log "node$n already running (pid $(pid_of "$n"))"; return 0; fi
+  if port_open "$n" 9042; then log "127.0.0.$n:9042 is taken by another process"; exit 1; fi
+  write_config "$n"
+  local jamm; jamm=$(ls "$LIB"/jamm-*.jar | head -1)
+  log "starting node$n on 127.0.0.$n (heap $heap, data $dir)"
+  (cd "$dir"; close_inherited_fds; exec setsid java -Xms"$heap" -Xmx"$heap" -XX:+CrashOnOutOfMemoryError \
+    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 -XX:G1HeapRegionSize=16m -XX:MaxGCPauseMillis=300 \
+    -Xss512k -Djdk.attach.allowAttachSelf=true "${JAVA_MODULE_OPTS[@]}" \
+    -Dio.netty.tryReflectionSetAccessible=true -Dio.netty.allocator.useCacheForAllThreads=true -Dio.netty.allocator.maxOrder=11 \
+    -javaagent:"$jamm" -Dcassandra-foreground=yes \
+    -Dcassandra.config="file://$dir/cassandra.yaml" -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir" \
+    -Dcassandra-rackdc.properties="file://$dir/cassandra-rackdc.properties" \
+    -Dlogback.configurationFile="$dir/logback.xml" -Dcassandra.jmx.local.port=$((7000 + n*100)) \
+    -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.unsafesystem=true \
+    -Dcassandra.ring_delay_ms=1000 -Djava.io.tmpdir="$dir" \
+    -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon >"$dir/logs/stdout.log" 2>&1 </dev/null) &
+  echo $! >"$dir/pid"
+}
+
+wait_node() { # node [timeout]
+  local n=$1 deadline=$((SECONDS + ${2:-240})) dir; dir=$(node_dir "$n")
+  until grep -q "Starting listening for CQL clients\|Startup complete" "$dir/logs/system.log" 2>/dev/null && port_open "$n" 9042; do
+    if ! pid_of "$n" >/dev/null; then log "node$n died; last log lines:"; tail -20 "$dir/logs/stdout.log" "$dir/logs/system.log" >&2 2>/dev/null; exit 1; fi
+    if ((SECONDS > deadline)); then log "node$n not ready in time"; tail -20 "$dir/logs/system.log" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+
+nodetool() { # node args...
+  local n=$1; shift
+  java -Xmx128m "${JAVA_MODULE_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p $((7000 + n*100)) "$@"
+}
+
+wait_cluster() { # count
+  local count=$1 deadline=$((SECONDS + 240)) i
+  for ((i = 1; i <= count; i++)); do wait_node "$i"; done
+  ((count == 1)) && return 0
+  until [[ $(nodetool 1 status 2>/dev/null | grep -c '^UN') -ge $count ]]; do
+    ((SECONDS > deadline)) && { log "cluster did not reach $count UN nodes"; nodetool 1 status >&2 || true; exit 1; }
+    sleep 1
+  done
+}
+
+cmd_start() {
+  local count=${1:-1} heap i start=$SECONDS
+  [[ $count == 1 || $count == 3 ]] || { log "node count must be 1 or 3"; exit 2; }
+  heap=${CASSANDRA_HEAP:-$([[ $count == 1 ]] && echo 1G || echo 768M)}
+  install
+  for ((i = 1; i <= count; i++)); do start_node "$i" "$heap"; wait_node "$i"; done
+  wait_cluster "$count"
+  log "$count node(s) ready in $((SECONDS - start)) s (CQL on 127.0.0.1:9042)"
+}
+
+cmd_stop() {
+  local i pid
+  for i in 1 2 3; do
+    pid=$(pid_of "$i") || continue
+    log "stopping node$i (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+  done
+  for i in 1 2 3; do
+    for _ in $(seq 1 60); do pid_of "$i" >/dev/null || break; sleep 0.5; done
+    pid=$(pid_of "$i") && { log "node$i did not stop; killing"; kill -9 "$pid"; } || true
+  done
+  return 0
+}
+
+cmd_status() {
+  local i any=0
+  for i in 1 2 3; do
+    if pid=$(pid_of "$i"); then any=1; echo "node$i 127.0.0.$i pid $pid $(port_open "$i" 9042 && echo cql-up || echo cql-down)"; fi
+  done
+  ((any)) || { echo "no cassandra nodes running"; return 1; }
+  nodetool 1 status 2>/dev/null | grep -E '^(UN|DN|UJ|DL|Datacenter)' || true
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) cmd_start "${2:-1}" ;;
+  wait) wait_cluster "${2:-1}" ;;
+  stop) cmd_stop ;;
+  kill) pid=$(pid_of "$2") && kill -9 "$pid" && log "killed node$2 (pid $pid)" ;;
+  start-node) install; start_node "$2" "${CASSANDRA_HEAP:-768M}"; wait_node "$2" ;;
+  wipe) cmd_stop; rm -rf "$STATE/cassandra"; log "wiped $STATE/cassandra" ;;
+  status) cmd_status ;;
+  nodetool) shift; nodetool 1 "$@" ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
+esac
