@@ -49,3 +49,43 @@ type Lease interface {
 	// Unlock releases the lock. Unlocking twice, or after loss, returns nil.
 	Unlock(ctx context.Context) error
 }
+
+// FileLockType is the type of a POSIX record lock or BSD flock.
+type FileLockType uint32
+
+const (
+	ReadLock  FileLockType = 0 // F_RDLCK / LOCK_SH
+	WriteLock FileLockType = 1 // F_WRLCK / LOCK_EX
+	Unlock    FileLockType = 2 // F_UNLCK / LOCK_UN
+)
+
+// FileLock is a byte-range lock, [Start, End] inclusive as FUSE passes it (End = math.MaxUint64: to end of file).
+type FileLock struct {
+	Start, End uint64
+	Type       FileLockType
+	Pid        uint32 // process that holds it (reported by GetLk)
+}
+
+// Owner identifies the holder of file locks: the mount (session) and the kernel's lock owner within it.
+type Owner struct {
+	Session string // unique per mount
+	ID      uint64 // the kernel's lock owner (FUSE lk_owner)
+}
+
+// FileLocker holds POSIX record locks (fcntl) and BSD locks (flock) on inodes, shared by every mount of a volume.
+// Errors are syscall.Errno: EAGAIN when a non-blocking request conflicts, EINTR when ctx ends while waiting
+// (nothing left behind), EIO when the locks could not be trusted (for example a lost ZooKeeper session).
+// POSIX and BSD locks are separate namespaces, as on Linux.
+type FileLocker interface {
+	// GetLk returns the first lock that would conflict with lk (held by another owner), or a lock of Type Unlock.
+	GetLk(ctx context.Context, ino uint64, owner Owner, lk FileLock) (FileLock, error)
+	// SetLk sets, converts or releases (Type Unlock) owner's POSIX lock on [Start, End], splitting and merging
+	// the owner's ranges as fcntl does. With wait it blocks until granted or ctx ends.
+	SetLk(ctx context.Context, ino uint64, owner Owner, lk FileLock, wait bool) error
+	// Flock sets (ReadLock/WriteLock) or releases (Unlock) owner's whole-file BSD lock; with wait it blocks.
+	Flock(ctx context.Context, ino uint64, owner Owner, typ FileLockType, wait bool) error
+	// ReleaseOwner drops every POSIX lock of owner on ino (close(2) of any descriptor of the file).
+	ReleaseOwner(ctx context.Context, ino uint64, owner Owner) error
+	// ReleaseFlock drops owner's BSD lock on ino (last close of the open file description).
+	ReleaseFlock(ctx context.Context, ino uint64, owner Owner) error
+}
