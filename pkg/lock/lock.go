@@ -89,3 +89,38 @@ type FileLocker interface {
 	// ReleaseFlock drops owner's BSD lock on ino (last close of the open file description).
 	ReleaseFlock(ctx context.Context, ino uint64, owner Owner) error
 }
+
+// ErrClosed is returned by Lock and TryLock after the Locker was closed.
+var ErrClosed = errors.New("lock: locker closed")
+
+// Valid returns ErrLost if lease was lost (or its Locker closed), nil while it can still be trusted. Call it just
+// before a write that the lease protects; pass Token along so the store can fence stale writers as well.
+func Valid(lease Lease) error {
+	select {
+	case <-lease.Lost():
+		return ErrLost
+	default:
+		return nil
+	}
+}
+
+// CheckName returns an error unless name is a valid lock name: 1 to 200 characters of [A-Za-z0-9._-].
+func CheckName(name string) error {
+	if name == "" || len(name) > 200 || name == "." || name == ".." {
+		return errors.New("lock: invalid lock name " + quoteName(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return errors.New("lock: invalid lock name " + quoteName(name))
+		}
+	}
+	return nil
+}
+
+func quoteName(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return "\"" + s + "\""
+}
