@@ -1,0 +1,157 @@
+package cassandra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/cassfs/cassfs/pkg/lock"
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// OpenOptions configure one mount session of a volume.
+type OpenOptions struct {
+	Session    string      // the mount session's name, unique per mount; empty: a random one
+	Locker     lock.Locker // volume-scoped locks (ZooKeeper for multi-node volumes); nil: in-process locks
+	CacheBytes int64       // the data path's read cache
+
+	HeartbeatInterval time.Duration // how often the session row is refreshed; default 10s
+	SessionTimeout    time.Duration // a session whose heartbeat is older is stale; default 6 heartbeats
+}
+
+// Volume is one open volume seen by one mount session. It implements store.Store.
+type Volume struct {
+	c      *Cluster
+	s      *gocql.Session
+	ks     string
+	spec   VolumeSpec
+	cons   gocql.Consistency
+	serial gocql.Consistency
+	sid    string
+	opts   OpenOptions
+	locker lock.Locker
+	data   dataPath
+	alloc  allocator
+
+	mu     sync.Mutex
+	opens  map[store.Ino]int // this session's open counts
+	closed bool
+	stop   context.CancelFunc
+	done   chan struct{}
+	log    *slog.Logger
+}
+
+var _ store.Store = (*Volume)(nil)
+
+// errClosed is returned by a closed Volume (EIO at the filesystem edge).
+var errClosed = fmt.Errorf("cassandra: volume closed: %w", syscall.EIO)
+
+// OpenVolume opens volume id for one mount session: it registers the session (heartbeat in the background) and
+// connects the data path. Close ends the session.
+func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (*Volume, error) {
+	info, err := c.GetVolume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if info.SchemaVersion < SchemaVersion {
+		if _, err := migrate(ctx, c.session, info.Keyspace); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Session == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		opts.Session = "s-" + hex.EncodeToString(b)
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = 10 * time.Second
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 6 * opts.HeartbeatInterval
+	}
+	cons, err := gocql.ParseConsistencyWrapper(info.Spec.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := gocql.ParseConsistencyWrapper(info.Spec.SerialConsistency)
+	if err != nil {
+		return nil, err
+	}
+	v := &Volume{c: c, s: c.session, ks: info.Keyspace, spec: info.Spec, cons: cons, serial: serial,
+		sid: opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
+		log: slog.Default().With("volume", id, "session", opts.Session)}
+	if v.locker == nil {
+		v.locker = newLocalLocker()
+	}
+	v.alloc = allocator{v: v, name: "ino", batch: inoBatch}
+	v.data, err = newDataPath(v, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.heartbeat(ctx, true); err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	v.stop, v.done = cancel, make(chan struct{})
+	go v.heartbeatLoop(hctx)
+	return v, nil
+}
+
+// SessionID is this mount's session name.
+func (v *Volume) SessionID() string { return v.sid }
+
+// Spec returns the volume's spec (CapacityBytes as of opening).
+func (v *Volume) Spec() VolumeSpec { return v.spec }
+
+// Close releases every inode this session holds open, deregisters the session and stops background work.
+func (v *Volume) Close() error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return nil
+	}
+	v.closed = true
+	opens := v.opens
+	v.opens = map[store.Ino]int{}
+	v.mu.Unlock()
+	v.stop()
+	<-v.done
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for ino := range opens {
+		errs = append(errs, v.dropOpen(ctx, v.sid, ino))
+	}
+	errs = append(errs, v.q(`DELETE FROM {ks}.sessions WHERE sid = ?`, v.sid).ExecContext(ctx))
+	if l, ok := v.locker.(*localLocker); ok {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (v *Volume) checkOpen() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// q prepares a statement on the volume keyspace with the volume's consistency levels.
+func (v *Volume) q(stmt string, args ...any) *gocql.Query {
+	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.cons).SerialConsistency(v.serial)
+}
+
+// qs is q for reads that must see every committed LWT (SERIAL read).
+func (v *Volume) qs(stmt string, args ...any) *gocql.Query {
+	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.serial)
+}
