@@ -1,0 +1,121 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+var (
+	_ = (fs.NodeMkdirer)((*node)(nil))
+	_ = (fs.NodeMknoder)((*node)(nil))
+	_ = (fs.NodeCreater)((*node)(nil))
+	_ = (fs.NodeSymlinker)((*node)(nil))
+	_ = (fs.NodeLinker)((*node)(nil))
+	_ = (fs.NodeUnlinker)((*node)(nil))
+	_ = (fs.NodeRmdirer)((*node)(nil))
+	_ = (fs.NodeRenamer)((*node)(nil))
+)
+
+// mknod creates name in n with the caller as owner. The mode is stored as the kernel sends it (the kernel has
+// applied the umask). In a setgid directory the new inode takes the directory's group, and new directories
+// inherit the setgid bit, as on local filesystems.
+func (n *node) mknod(ctx context.Context, name string, nn store.NewNode) (store.Attr, error) {
+	nn.Uid, nn.Gid = caller(ctx)
+	nn.Mode &= 07777
+	parent, err := n.fsys.st.GetAttr(ctx, n.ino())
+	if err != nil {
+		return store.Attr{}, err
+	}
+	if parent.Mode&syscall.S_ISGID != 0 {
+		nn.Gid = parent.Gid
+		if nn.Type == store.TypeDir {
+			nn.Mode |= syscall.S_ISGID
+		}
+	}
+	return n.fsys.st.Mknod(ctx, n.ino(), name, nn)
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	a, err := n.mknod(ctx, name, store.NewNode{Type: store.TypeDir, Mode: mode})
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t := fileType(mode)
+	if t == 0 || t == store.TypeSymlink {
+		return nil, syscall.EINVAL
+	}
+	a, err := n.mknod(ctx, name, store.NewNode{Type: t, Mode: mode, Rdev: dev})
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	a, err := n.mknod(ctx, name, store.NewNode{Type: store.TypeSymlink, Mode: 0777, Target: target})
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+// Create makes and opens a regular file. The kernel sends it when its cache says name does not exist; if another
+// mount created it meanwhile, the existing file is opened unless O_EXCL was given.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	a, err := n.mknod(ctx, name, store.NewNode{Type: store.TypeFile, Mode: mode})
+	if err == syscall.EEXIST && flags&syscall.O_EXCL == 0 {
+		a, err = n.fsys.st.Lookup(ctx, n.ino(), name)
+		if err == nil && a.Type == store.TypeDir {
+			err = syscall.EISDIR
+		}
+	} else {
+		flags &^= syscall.O_TRUNC
+	}
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	child := n.child(ctx, a, out)
+	h, a, e := child.Operations().(*node).openHandle(ctx, flags)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	fillAttr(a, &out.Attr)
+	return child, h, 0, 0
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ino := store.Ino(target.EmbeddedInode().StableAttr().Ino)
+	a, err := n.fsys.st.Link(ctx, ino, n.ino(), name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	_, err := n.fsys.st.Unlink(ctx, n.ino(), name)
+	return errno(err)
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(n.fsys.st.Rmdir(ctx, n.ino(), name))
+}
+
+// Rename serves rename(2) and renameat2(2) with RENAME_NOREPLACE and RENAME_EXCHANGE (RENAME_WHITEOUT is not
+// supported: EINVAL).
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&^(store.RenameNoReplace|store.RenameExchange) != 0 {
+		return syscall.EINVAL
+	}
+	np := store.Ino(newParent.EmbeddedInode().StableAttr().Ino)
+	return errno(n.fsys.st.Rename(ctx, n.ino(), name, np, newName, flags))
+}

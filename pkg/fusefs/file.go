@@ -1,0 +1,114 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// handle is one open file description of a regular file. Data written through any handle of a file goes to
+// the file's shared writeBuffer (one per file per mount), so every handle on this mount reads what any other
+// wrote.
+type handle struct {
+	f   *fsys
+	ino store.Ino
+	of  *openFile
+	rd  *reader
+}
+
+var (
+	_ = (fs.FileReader)((*handle)(nil))
+	_ = (fs.FileWriter)((*handle)(nil))
+	_ = (fs.FileFlusher)((*handle)(nil))
+	_ = (fs.FileFsyncer)((*handle)(nil))
+	_ = (fs.FileReleaser)((*handle)(nil))
+	_ = (fs.FileAllocater)((*handle)(nil))
+)
+
+// openHandle records the open in the store (close-to-open: this drops the store's cached view of the file) and
+// returns a handle. Non-regular files (devices, FIFOs) get no handle: the kernel serves them itself.
+func (n *node) openHandle(ctx context.Context, flags uint32) (*handle, store.Attr, syscall.Errno) {
+	a, err := n.fsys.st.Open(ctx, n.ino())
+	if err != nil {
+		return nil, a, errno(err)
+	}
+	of := n.fsys.acquire(n.ino())
+	h := &handle{f: n.fsys, ino: n.ino(), of: of, rd: newReader(n.fsys, n.ino(), of.wb)}
+	if flags&syscall.O_TRUNC != 0 && a.Type == store.TypeFile && a.Size != 0 {
+		if err := of.wb.flush(ctx); err != nil {
+			h.close(ctx)
+			return nil, a, errno(err)
+		}
+		of.wb.gen.Add(1)
+		if a, err = n.fsys.st.SetAttr(ctx, n.ino(), store.SetAttrIn{Valid: store.SetSize}); err != nil {
+			h.close(ctx)
+			return nil, a, errno(err)
+		}
+	}
+	return h, a, 0
+}
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.of.wb.dirty() {
+		if err := h.of.wb.flush(ctx); err != nil {
+			return nil, errno(err)
+		}
+	}
+	n, err := h.rd.read(ctx, dest, uint64(off))
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if err := h.of.wb.write(data, uint64(off)); err != nil {
+		return 0, errno(err)
+	}
+	return uint32(len(data)), 0
+}
+
+// Flush runs on every close(2) of a descriptor: buffered data is uploaded and upload errors are reported to
+// close. (POSIX locks of the closing owner are released by rawFS.Flush.)
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	return errno(h.of.wb.flush(ctx))
+}
+
+// Fsync uploads buffered data; a Store.Write is durable when it returns, so nothing else is needed.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return errno(h.of.wb.flush(ctx))
+}
+
+// Release runs when the last descriptor (and mapping) of the open file description is gone.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	// ctx is not cancelled for releases; a background context keeps the write-back going if the kernel
+	// gives up on us.
+	h.close(context.Background())
+	return 0
+}
+
+func (h *handle) close(ctx context.Context) {
+	if err := h.of.wb.flush(ctx); err != nil {
+		h.f.log.Warn("write-back at release failed; data lost", "ino", h.ino, "err", err)
+	}
+	if err := h.f.st.Release(ctx, h.ino); err != nil {
+		h.f.log.Warn("store release failed", "ino", h.ino, "err", err)
+	}
+	h.f.release(h.of)
+}
+
+func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	if mode&^store.FallocKeepSize != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	if err := h.of.wb.flush(ctx); err != nil {
+		return errno(err)
+	}
+	h.of.wb.gen.Add(1)
+	_, err := h.f.st.Fallocate(ctx, h.ino, mode, off, size)
+	return errno(err)
+}

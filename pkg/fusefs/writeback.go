@@ -1,0 +1,214 @@
+package fusefs
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// uploader bounds the write-back work of one mount: at most len(slots) pieces upload at once, and the bytes held
+// in pieces still being filled stay near budget (a writer that pushes the total past it submits its piece early).
+type uploader struct {
+	slots     chan struct{}
+	piece     uint64
+	budget    int64
+	openBytes atomic.Int64
+}
+
+func newUploader(parallel int, piece int64) *uploader {
+	return &uploader{slots: make(chan struct{}, parallel), piece: uint64(piece), budget: int64(parallel) * piece}
+}
+
+// writeBuffer gathers one file's writes on this mount into pieces and uploads them in the background.
+//
+// A piece is a contiguous run of bytes inside one aligned block of uploader.piece bytes. Writes extend or
+// overwrite the open piece; any other write submits it and starts a new one. A submitted piece waits for the
+// earlier pieces it overlaps, so overlapping writes reach the store in the order they were made. The first upload
+// error is kept and reported by the next write, flush or fsync.
+type writeBuffer struct {
+	f   *fsys
+	ino store.Ino
+
+	// gen changes with every local change of the file's data; read-ahead windows from another generation are
+	// stale.
+	gen atomic.Uint64
+
+	mu        sync.Mutex
+	cur       *piece
+	inflight  []*piece
+	err       error
+	lastWrite int64 // ns; mtime reported while data is buffered
+}
+
+type piece struct {
+	off   uint64
+	buf   []byte
+	limit uint64 // the end of the aligned block this piece lies in
+	done  chan struct{}
+}
+
+func (p *piece) end() uint64 { return p.off + uint64(len(p.buf)) }
+
+func newWriteBuffer(f *fsys, ino store.Ino) *writeBuffer { return &writeBuffer{f: f, ino: ino} }
+
+// write buffers data at off. It blocks while the mount's uploads are all busy.
+func (w *writeBuffer) write(data []byte, off uint64) error {
+	up := w.f.uploads
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.gen.Add(1)
+	w.lastWrite = time.Now().UnixNano()
+	for len(data) > 0 {
+		c := w.cur
+		if c == nil || off < c.off || off > c.end() || off >= c.limit {
+			if c != nil {
+				w.submitLocked()
+			}
+			c = &piece{off: off, limit: off - off%up.piece + up.piece}
+			w.cur = c
+		}
+		n := uint64(len(data))
+		if off+n > c.limit {
+			n = c.limit - off
+		}
+		pos := off - c.off
+		if need := pos + n; need > uint64(len(c.buf)) {
+			c.buf = w.grow(c, need)
+		}
+		copy(c.buf[pos:], data[:n])
+		data, off = data[n:], off+n
+		if c.end() == c.limit {
+			w.submitLocked()
+		}
+	}
+	if w.cur != nil && up.openBytes.Load() > up.budget {
+		w.submitLocked()
+	}
+	return nil
+}
+
+// grow extends c.buf to length need, doubling its capacity up to the piece's block.
+func (w *writeBuffer) grow(c *piece, need uint64) []byte {
+	if need <= uint64(cap(c.buf)) {
+		return c.buf[:need]
+	}
+	newCap := uint64(2 * cap(c.buf))
+	if newCap < need {
+		newCap = need
+	}
+	if newCap < 64<<10 {
+		newCap = 64 << 10
+	}
+	if max := c.limit - c.off; newCap > max {
+		newCap = max
+	}
+	buf := make([]byte, need, newCap)
+	copy(buf, c.buf)
+	w.f.uploads.openBytes.Add(int64(newCap) - int64(cap(c.buf)))
+	return buf
+}
+
+// submitLocked starts the upload of the open piece, waiting for a free upload slot.
+func (w *writeBuffer) submitLocked() {
+	p := w.cur
+	w.cur = nil
+	up := w.f.uploads
+	up.openBytes.Add(-int64(cap(p.buf)))
+	up.slots <- struct{}{}
+	var deps []*piece
+	for _, q := range w.inflight {
+		if q.off < p.end() && p.off < q.end() {
+			deps = append(deps, q)
+		}
+	}
+	p.done = make(chan struct{})
+	w.inflight = append(w.inflight, p)
+	go w.upload(p, deps)
+}
+
+func (w *writeBuffer) upload(p *piece, deps []*piece) {
+	for _, d := range deps {
+		<-d.done
+	}
+	_, err := w.f.st.Write(w.f.bg, w.ino, p.off, p.buf)
+	<-w.f.uploads.slots
+	if err != nil {
+		w.f.log.Warn("write-back failed", "ino", w.ino, "off", p.off, "len", len(p.buf), "err", err)
+	}
+	w.mu.Lock()
+	for i, q := range w.inflight {
+		if q == p {
+			w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+			break
+		}
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	close(p.done)
+}
+
+// flush uploads everything buffered so far and waits for it; it returns (and clears) the first upload error.
+func (w *writeBuffer) flush(ctx context.Context) error {
+	w.mu.Lock()
+	if w.cur != nil {
+		w.submitLocked()
+	}
+	pending := append([]*piece(nil), w.inflight...)
+	w.mu.Unlock()
+	for _, p := range pending {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return syscall.EINTR
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.err
+	w.err = nil
+	return err
+}
+
+// dirty reports whether data is buffered or uploading.
+func (w *writeBuffer) dirty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur != nil || len(w.inflight) > 0
+}
+
+// overlay corrects stored attributes for data not yet uploaded: the size covers buffered bytes and mtime/ctime
+// are those of the last buffered write.
+func (w *writeBuffer) overlay(a *store.Attr) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur == nil && len(w.inflight) == 0 {
+		return
+	}
+	end := uint64(0)
+	if w.cur != nil {
+		end = w.cur.end()
+	}
+	for _, p := range w.inflight {
+		if p.end() > end {
+			end = p.end()
+		}
+	}
+	if end > a.Size {
+		a.Size = end
+	}
+	if w.lastWrite > a.Mtime {
+		a.Mtime = w.lastWrite
+	}
+	if w.lastWrite > a.Ctime {
+		a.Ctime = w.lastWrite
+	}
+}
