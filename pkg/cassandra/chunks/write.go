@@ -1,0 +1,242 @@
+package chunks
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+)
+
+// maxFileSize keeps every byte offset representable as a CQL bigint.
+const maxFileSize = 1 << 62
+
+// piece is the part of one Write that falls into one chunk.
+type piece struct {
+	chunk uint64
+	pos   uint64 // offset in the chunk
+	data  []byte
+	sl    slice
+}
+
+// Write stores data at offset off of inode ino. When it returns nil, the bytes are durable at the configured
+// consistency: first every block is written (immutable, compressed, in parallel), then one slice record per
+// chunk touched is appended. Nothing stored is ever rewritten, so writers of disjoint ranges (on any mounts)
+// never lose each other's bytes. A failed Write may leave some of its chunks written and others not, and
+// blocks that no slice refers to (garbage, not corruption).
+//
+// Before its first write to a chunk since the last Invalidate, the Store reads the chunk's slice list, so that
+// its clock passes every slice already there: a write always sorts after every write it could have seen.
+func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	end := off + uint64(len(data))
+	if end < off || end > maxFileSize {
+		return fmt.Errorf("chunks: write past %d: %w", uint64(maxFileSize), syscall.EFBIG)
+	}
+	cs := s.cfg.ChunkSize
+	bs := uint64(s.cfg.BlockSize)
+	var ps []piece
+	for p := off; p < end; {
+		chunk := p / cs
+		cend := min(end, (chunk+1)*cs)
+		pc := piece{chunk: chunk, pos: p - chunk*cs, data: data[p-off : cend-off]}
+		n := (uint64(len(pc.data)) + bs - 1) / bs
+		pc.sl = slice{pos: pc.pos, length: uint64(len(pc.data)), bwriter: s.writer, bsize: bs}
+		pc.sl.bseq = s.seq.Add(int64(n)) - int64(n)
+		ps = append(ps, pc)
+		p = cend
+	}
+	// Observe every chunk's list (usually cached already).
+	for _, pc := range ps {
+		if _, err := s.list(ctx, ino, pc.chunk); err != nil {
+			return err
+		}
+	}
+	// Upload all blocks of all pieces.
+	type job struct {
+		pc *piece
+		i  int
+	}
+	var jobs []job
+	for k := range ps {
+		for i := 0; i < ps[k].sl.nblocks(); i++ {
+			jobs = append(jobs, job{&ps[k], i})
+		}
+	}
+	err := parallel(ctx, len(jobs), s.cfg.Parallelism, func(ctx context.Context, j int) error {
+		pc, i := jobs[j].pc, jobs[j].i
+		raw := pc.data[uint64(i)*bs : uint64(i)*bs+pc.sl.blockLen(i)]
+		return s.putBlock(ctx, ino, pc.sl.block(i), raw)
+	})
+	if err != nil {
+		return err
+	}
+	// Then append the slices, each stamped just before its insert.
+	return parallel(ctx, len(ps), s.cfg.Parallelism, func(ctx context.Context, k int) error {
+		return s.appendSlice(ctx, ino, ps[k].chunk, ps[k].sl)
+	})
+}
+
+// putBlock compresses and stores one block.
+func (s *Store) putBlock(ctx context.Context, ino uint64, id blockID, raw []byte) error {
+	codec, stored, release := s.codecs.encode(raw)
+	defer release()
+	err := s.query(ctx, s.q.insertBlock, id.writer, id.seq, int64(ino), int8(codec), int32(len(raw)), stored).Exec()
+	if err != nil {
+		return fmt.Errorf("chunks: write block: %w", err)
+	}
+	s.blocksWritten.Add(1)
+	s.bytesWritten.Add(int64(len(raw)))
+	s.bytesStored.Add(int64(len(stored)))
+	return nil
+}
+
+// appendSlice stamps sl with a fresh key of this Store (gen 0), inserts it and adds it to the cached list.
+func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
+	sl.key = sliceKey{ts: s.clock.next(), writer: s.writer}
+	if err := s.insertSlice(ctx, ino, chunk, sl); err != nil {
+		return err
+	}
+	n := s.lists.update(ino, chunk, func(l []slice) []slice { return withSlice(l, sl) })
+	if n > s.cfg.CompactThreshold && s.cfg.OnManySlices != nil {
+		s.cfg.OnManySlices(ino, chunk, n)
+	}
+	return nil
+}
+
+func (s *Store) insertSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
+	err := s.query(ctx, s.q.insertSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen,
+		int32(sl.pos), int32(sl.length), sl.zero, sl.bwriter, sl.bseq, int32(sl.bsize)).Exec()
+	if err != nil {
+		return fmt.Errorf("chunks: write slice of inode %d chunk %d: %w", ino, chunk, err)
+	}
+	s.slicesWritten.Add(1)
+	return nil
+}
+
+// Truncate makes [newSize, oldSize) of ino read as zeros from now on: the chunk holding newSize gets a zero slice
+// from newSize to its end, and every chunk wholly at or past newSize (up to the one holding oldSize-1) loses its
+// slices and blocks. A later extension therefore reads zeros. Nothing happens when newSize >= oldSize.
+// Callers serialise Truncate with other writers of ino (a write racing with a truncation may survive it).
+func (s *Store) Truncate(ctx context.Context, ino uint64, oldSize, newSize uint64) error {
+	if newSize >= oldSize {
+		return nil
+	}
+	if oldSize > maxFileSize {
+		oldSize = maxFileSize
+	}
+	cs := s.cfg.ChunkSize
+	first := newSize / cs
+	if rel := newSize % cs; rel != 0 {
+		if _, err := s.list(ctx, ino, first); err != nil {
+			return err
+		}
+		if err := s.appendSlice(ctx, ino, first, slice{pos: rel, length: cs - rel, zero: true}); err != nil {
+			return err
+		}
+		first++
+	}
+	last := (oldSize + cs - 1) / cs // exclusive
+	if first >= last {
+		return nil
+	}
+	return parallel(ctx, int(last-first), s.cfg.Parallelism, func(ctx context.Context, i int) error {
+		return s.clearChunk(ctx, ino, first+uint64(i))
+	})
+}
+
+// clearChunk deletes every slice of (ino, chunk) that exists now (by exact key, so that slices written later
+// survive), then their blocks. A crash in between leaks blocks, never leaves a slice without its blocks.
+func (s *Store) clearChunk(ctx context.Context, ino, chunk uint64) error {
+	l, err := s.loadList(ctx, ino, chunk)
+	if err != nil {
+		return err
+	}
+	if len(l) == 0 {
+		return nil
+	}
+	if err := s.deleteSlices(ctx, ino, chunk, l); err != nil {
+		return err
+	}
+	s.lists.update(ino, chunk, func(cur []slice) []slice { return without(cur, l) })
+	return s.deleteBlocks(ctx, l)
+}
+
+// deleteSlices deletes the given slice rows of one partition, in single-partition batches.
+func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice) error {
+	const perBatch = 64
+	for i := 0; i < len(l); i += perBatch {
+		// One partition: an unlogged batch is atomic and isolated there, and one round trip.
+		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency)
+		for _, sl := range l[i:min(len(l), i+perBatch)] {
+			b.Query(s.q.deleteSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen)
+		}
+		s.roundTrips.Add(1)
+		if err := b.Exec(); err != nil {
+			return fmt.Errorf("chunks: delete slices of inode %d chunk %d: %w", ino, chunk, err)
+		}
+	}
+	return nil
+}
+
+// deleteBlocks deletes every block of the given slices and forgets them in the cache.
+func (s *Store) deleteBlocks(ctx context.Context, l []slice) error {
+	var ids []blockID
+	for k := range l {
+		for i := 0; i < l[k].nblocks(); i++ {
+			ids = append(ids, l[k].block(i))
+		}
+	}
+	s.blocks.remove(ids)
+	return parallel(ctx, len(ids), s.cfg.Parallelism, func(ctx context.Context, i int) error {
+		if err := s.query(ctx, s.q.deleteBlock, ids[i].writer, ids[i].seq).Exec(); err != nil {
+			return fmt.Errorf("chunks: delete block: %w", err)
+		}
+		return nil
+	})
+}
+
+// without returns l minus the slices whose keys are in gone (a new array).
+func without(l, gone []slice) []slice {
+	drop := make(map[sliceKey]bool, len(gone))
+	for _, g := range gone {
+		drop[g.key] = true
+	}
+	out := make([]slice, 0, len(l))
+	for _, sl := range l {
+		if !drop[sl.key] {
+			out = append(out, sl)
+		}
+	}
+	return out
+}
+
+// Delete removes every slice and block of ino in the chunks holding [0, size) (at least chunk 0); it is
+// idempotent. Blocks go first and the slice partitions last, so a Delete cut short can simply run again.
+func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
+	if size > maxFileSize {
+		size = maxFileSize
+	}
+	n := max(1, (size+s.cfg.ChunkSize-1)/s.cfg.ChunkSize)
+	err := parallel(ctx, int(n), s.cfg.Parallelism, func(ctx context.Context, c int) error {
+		chunk := uint64(c)
+		l, err := s.loadList(ctx, ino, chunk)
+		if err != nil {
+			return err
+		}
+		if err := s.deleteBlocks(ctx, l); err != nil {
+			return err
+		}
+		if len(l) == 0 {
+			return nil
+		}
+		if err := s.query(ctx, s.q.dropAll, int64(ino), int64(chunk)).Exec(); err != nil {
+			return fmt.Errorf("chunks: delete slices of inode %d chunk %d: %w", ino, chunk, err)
+		}
+		return nil
+	})
+	s.lists.invalidate(ino)
+	return err
+}
