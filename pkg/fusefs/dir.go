@@ -31,9 +31,15 @@ var (
 	_ = (fs.FileReaddirenter)((*dirHandle)(nil))
 	_ = (fs.FileSeekdirer)((*dirHandle)(nil))
 	_ = (fs.FileFsyncdirer)((*dirHandle)(nil))
+	_ = (fs.FileReleasedirer)((*dirHandle)(nil))
 )
 
+// OpendirHandle records the open in the store like a file open, so that a directory removed (or renamed over)
+// while open can still be fstat'ed until it is closed.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if _, err := n.fsys.st.Open(ctx, n.ino()); err != nil {
+		return nil, 0, errno(err)
+	}
 	d := &dirHandle{n: n}
 	d.reset()
 	return d, 0, 0
@@ -101,6 +107,12 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	}
 	d.pos = int(off)
 	return 0
+}
+
+func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	if err := d.n.fsys.st.Release(ctx, d.n.ino()); err != nil {
+		d.n.fsys.log.Warn("store release failed", "ino", d.n.ino(), "err", err)
+	}
 }
 
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno { return 0 }

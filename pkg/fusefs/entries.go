@@ -19,6 +19,7 @@ var (
 	_ = (fs.NodeUnlinker)((*node)(nil))
 	_ = (fs.NodeRmdirer)((*node)(nil))
 	_ = (fs.NodeRenamer)((*node)(nil))
+	_ = (fs.NodeTmpfiler)((*node)(nil))
 )
 
 // mknod creates name in n with the caller as owner. The mode is stored as the kernel sends it (the kernel has
@@ -85,6 +86,32 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	child := n.child(ctx, a, out)
 	h, a, e := child.Operations().(*node).openHandle(ctx, flags)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	fillAttr(a, &out.Attr)
+	return child, h, 0, 0
+}
+
+// Tmpfile serves O_TMPFILE: the store has no nameless create, so the file is made under a unique hidden name,
+// opened (which keeps it alive) and unlinked at once. It can be given a name later with linkat(2).
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	name := ".cassfs-tmpfile-" + randomSession()
+	a, err := n.mknod(ctx, name, store.NewNode{Type: store.TypeFile, Mode: mode})
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	child := n.NewInode(ctx, &node{fsys: n.fsys}, stableAttr(a))
+	h, _, e := child.Operations().(*node).openHandle(ctx, 0)
+	if e == 0 {
+		a, err = n.fsys.st.Unlink(ctx, n.ino(), name)
+		if err != nil {
+			h.close(ctx)
+			e = errno(err)
+		}
+	} else {
+		_, _ = n.fsys.st.Unlink(ctx, n.ino(), name)
+	}
 	if e != 0 {
 		return nil, nil, 0, e
 	}

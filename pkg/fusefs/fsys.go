@@ -141,5 +141,5 @@ func (f *fsys) releaseFlock(ino, owner uint64) {
 func randomSession() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return "fusefs-" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
 }

@@ -90,7 +90,7 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.Session == "" {
-		o.Session = randomSession()
+		o.Session = "fusefs-" + randomSession()
 	}
 }
 
