@@ -11,7 +11,8 @@
 #   hack/cassandra.sh status             one line per node, and nodetool status when JMX answers
 #
 # Environment: CASSANDRA_VERSION (default 5.0.9), CASSFS_CACHE (jar cache, default ~/.cache/cassfs),
-# CASSFS_STATE (data and logs, default /var/tmp/cassfs), CASSANDRA_HEAP (default 1G for 1 node, 768M for 3).
+# CASSFS_STATE (data and logs, default /var/tmp/cassfs), CASSANDRA_HEAP (default 1G for 1 node, 768M for 3),
+# CASSANDRA_BASE_IP (last octet of node1's address, default 1: nodes on 127.0.0.1-3; JMX on 7000 + octet*100).
 # Test-only start-up shortcuts are on (unsafesystem, no gossip settle wait): never use this for real data.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ CACHE=${CASSFS_CACHE:-$HOME/.cache/cassfs}
 STATE=${CASSFS_STATE:-/var/tmp/cassfs}
 HOME_DIR="$CACHE/cassandra-$VERSION"
 LIB="$HOME_DIR/lib"
+BASE_IP=${CASSANDRA_BASE_IP:-1}
 TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
 
 log() { echo "cassandra: $*" >&2; }
@@ -64,9 +66,14 @@ close_inherited_fds() {
   done
 }
 
+ip_of() { echo "127.0.0.$((BASE_IP + $1 - 1))"; }
+jmx_port() { echo $((7000 + (BASE_IP + $1 - 1) * 100)); }
+
 node_dir() { echo "$STATE/cassandra/node$1"; }
-pid_of() { local f; f="$(node_dir "$1")/pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.$1/$2") 2>/dev/null; }
+# alive PID: the process exists and is not a zombie left for a parent that has not reaped it yet.
+alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [[ -n $st && $st != Z ]]; }
+pid_of() { local f; f="$(node_dir "$1")/pid"; [[ -f $f ]] && alive "$(cat "$f")" && cat "$f"; }
+port_open() { (exec 3<>"/dev/tcp/$(ip_of "$1")/$2") 2>/dev/null; }
 
 JAVA_MODULE_OPTS=(
   --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
@@ -106,9 +113,9 @@ endpoint_snitch: GossipingPropertyFileSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:7000"
-listen_address: 127.0.0.$n
-rpc_address: 127.0.0.$n
+      - seeds: "$(ip_of 1):7000"
+listen_address: $(ip_of "$n")
+rpc_address: $(ip_of "$n")
 storage_port: 7000
 native_transport_port: 9042
 num_tokens: 1
@@ -148,10 +155,12 @@ XML
 start_node() { # node heap
   local n=$1 heap=$2 dir; dir=$(node_dir "$n")
   if pid_of "$n" >/dev/null; then log "node$n already running (pid $(pid_of "$n"))"; return 0; fi
-  if port_open "$n" 9042; then log "127.0.0.$n:9042 is taken by another process"; exit 1; fi
+  if port_open "$n" 9042; then log "$(ip_of "$n"):9042 is taken by another process"; exit 1; fi
   write_config "$n"
+  # Readiness is read from the log: keep the previous run's lines out of it.
+  [[ -f $dir/logs/system.log ]] && mv -f "$dir/logs/system.log" "$dir/logs/system.log.1"
   local jamm; jamm=$(ls "$LIB"/jamm-*.jar | head -1)
-  log "starting node$n on 127.0.0.$n (heap $heap, data $dir)"
+  log "starting node$n on $(ip_of "$n") (heap $heap, data $dir)"
   (cd "$dir"; close_inherited_fds; exec setsid java -Xms"$heap" -Xmx"$heap" -XX:+CrashOnOutOfMemoryError \
     -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 -XX:G1HeapRegionSize=16m -XX:MaxGCPauseMillis=300 \
     -Xss512k -Djdk.attach.allowAttachSelf=true "${JAVA_MODULE_OPTS[@]}" \
@@ -159,7 +168,7 @@ start_node() { # node heap
     -javaagent:"$jamm" -Dcassandra-foreground=yes \
     -Dcassandra.config="file://$dir/cassandra.yaml" -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir" \
     -Dcassandra-rackdc.properties="file://$dir/cassandra-rackdc.properties" \
-    -Dlogback.configurationFile="$dir/logback.xml" -Dcassandra.jmx.local.port=$((7000 + n*100)) \
+    -Dlogback.configurationFile="$dir/logback.xml" -Dcassandra.jmx.local.port=$(jmx_port "$n") \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.unsafesystem=true \
     -Dcassandra.ring_delay_ms=1000 -Djava.io.tmpdir="$dir" \
     -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon >"$dir/logs/stdout.log" 2>&1 </dev/null) &
@@ -177,7 +186,7 @@ wait_node() { # node [timeout]
 
 nodetool() { # node args...
   local n=$1; shift
-  java -Xmx128m "${JAVA_MODULE_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p $((7000 + n*100)) "$@"
+  java -Xmx128m "${JAVA_MODULE_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p "$(jmx_port "$n")" "$@"
 }
 
 wait_cluster() { # count
@@ -197,7 +206,7 @@ cmd_start() {
   install
   for ((i = 1; i <= count; i++)); do start_node "$i" "$heap"; wait_node "$i"; done
   wait_cluster "$count"
-  log "$count node(s) ready in $((SECONDS - start)) s (CQL on 127.0.0.1:9042)"
+  log "$count node(s) ready in $((SECONDS - start)) s (CQL on $(for ((i = 1; i <= count; i++)); do printf '%s ' "$(ip_of "$i"):9042"; done))"
 }
 
 cmd_stop() {
@@ -217,7 +226,7 @@ cmd_stop() {
 cmd_status() {
   local i any=0
   for i in 1 2 3; do
-    if pid=$(pid_of "$i"); then any=1; echo "node$i 127.0.0.$i pid $pid $(port_open "$i" 9042 && echo cql-up || echo cql-down)"; fi
+    if pid=$(pid_of "$i"); then any=1; echo "node$i $(ip_of "$i") pid $pid $(port_open "$i" 9042 && echo cql-up || echo cql-down)"; fi
   done
   ((any)) || { echo "no cassandra nodes running"; return 1; }
   nodetool 1 status 2>/dev/null | grep -E '^(UN|DN|UJ|DL|Datacenter)' || true

@@ -8,13 +8,15 @@
 #   hack/zookeeper.sh wipe          stop, then delete all data
 #   hack/zookeeper.sh status        mode of each server (4lw 'srvr')
 #
-# Environment: CASSFS_STATE (data and logs, default /var/tmp/cassfs), ZK_HEAP (default 256m).
+# Environment: CASSFS_STATE (data and logs, default /var/tmp/cassfs), ZK_HEAP (default 256m),
+# ZK_PORT_BASE (default 2180: server N listens on ZK_PORT_BASE+N, quorum/election ports follow it).
 # Servers are started with java directly (the package has no init script and its zkEnv.sh points at /etc).
 set -euo pipefail
 
 STATE=${CASSFS_STATE:-/var/tmp/cassfs}
 ROOT="$STATE/zookeeper"
 HEAP=${ZK_HEAP:-256m}
+PORT_BASE=${ZK_PORT_BASE:-2180}
 
 log() { echo "zookeeper: $*" >&2; }
 
@@ -33,13 +35,15 @@ close_inherited_fds() {
 }
 
 srv_dir() { echo "$ROOT/server$1"; }
-pid_of() { local f; f="$(srv_dir "$1")/pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+# alive PID: the process exists and is not a zombie left for a parent that has not reaped it yet.
+alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [[ -n $st && $st != Z ]]; }
+pid_of() { local f; f="$(srv_dir "$1")/pid"; [[ -f $f ]] && alive "$(cat "$f")" && cat "$f"; }
 fourlw() { # port word
   local reply
   reply=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; echo $2 >&3; cat <&3" 2>/dev/null) || true
   echo "$reply"
 }
-mode_of() { fourlw "$((2180 + $1))" srvr | sed -n 's/^Mode: //p'; }
+mode_of() { fourlw "$((PORT_BASE + $1))" srvr | sed -n 's/^Mode: //p'; }
 
 write_config() { # server count
   local n=$1 count=$2 dir i; dir=$(srv_dir "$n")
@@ -49,14 +53,14 @@ write_config() { # server count
     echo "initLimit=10"
     echo "syncLimit=5"
     echo "dataDir=$dir/data"
-    echo "clientPort=$((2180 + n))"
+    echo "clientPort=$((PORT_BASE + n))"
     echo "clientPortAddress=127.0.0.1"
     echo "4lw.commands.whitelist=*"
     echo "admin.enableServer=false"
     echo "maxSessionTimeout=60000"
     echo "minSessionTimeout=2000"
     if ((count == 3)); then
-      for i in 1 2 3; do echo "server.$i=127.0.0.1:$((2887 + i * 10)):$((3887 + i * 10))"; done
+      for i in 1 2 3; do echo "server.$i=127.0.0.1:$((PORT_BASE + 707 + i * 10)):$((PORT_BASE + 1707 + i * 10))"; done
     fi
   } >"$dir/zoo.cfg"
   ((count == 3)) && echo "$n" >"$dir/data/myid"
@@ -74,7 +78,7 @@ start_server() { # server count
   local n=$1 count=$2 dir; dir=$(srv_dir "$n")
   if pid_of "$n" >/dev/null; then log "server$n already running (pid $(pid_of "$n"))"; return 0; fi
   write_config "$n" "$count"
-  log "starting server$n on 127.0.0.1:$((2180 + n))"
+  log "starting server$n on 127.0.0.1:$((PORT_BASE + n))"
   (cd "$dir"; close_inherited_fds; exec setsid java -Xms"$HEAP" -Xmx"$HEAP" -Dzookeeper.log.dir="$dir/logs" \
     -Dlog4j.configuration="file://$dir/log4j.properties" -Dzookeeper.jmx.log4j.disable=true \
     -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar" \
@@ -106,7 +110,7 @@ cmd_start() {
   done
   for ((i = 1; i <= count; i++)); do start_server "$i" "$count"; done
   wait_ready "$count"
-  log "$count server(s) ready in $((SECONDS - start)) s (clients: $(seq -s, -f '127.0.0.1:218%g' 1 "$count"))"
+  log "$count server(s) ready in $((SECONDS - start)) s (clients: $(for ((i = 1; i <= count; i++)); do printf '127.0.0.1:%s ' $((PORT_BASE + i)); done))"
 }
 
 cmd_stop() {
@@ -123,7 +127,7 @@ cmd_status() {
   local i any=0
   for i in 1 2 3; do
     pid=$(pid_of "$i") || continue
-    any=1; echo "server$i 127.0.0.1:$((2180 + i)) pid $pid mode $(mode_of "$i")"
+    any=1; echo "server$i 127.0.0.1:$((PORT_BASE + i)) pid $pid mode $(mode_of "$i")"
   done
   ((any)) || { echo "no zookeeper servers running"; return 1; }
 }
