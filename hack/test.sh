@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# hack/test.sh: the whole CassFS test suite against real servers. `make test` and .ci/run call it.
+#
+#   1. installs what is missing (hack/deps.sh), checks formatting and go vet;
+#   2. starts single-node Cassandra (127.0.0.1:9042) and standalone ZooKeeper (127.0.0.1:2181) and runs every
+#      package's tests (unit, integration, conformance, FUSE mounts, CSI sanity, Helm chart);
+#   3. stops them, starts three Cassandra nodes (127.0.0.1-3) and a three-server ZooKeeper ensemble
+#      (127.0.0.1:2181-2183) and runs the replication and failure tests (-tags multinode);
+#   4. prints "N passed, N failed, N skipped" over everything, and exits non-zero on any failure.
+#
+# Environment: CI=true wipes server data first; CASSFS_TEST_TIMEOUT (default 45m) bounds phase 2;
+# CASSFS_SKIP_MULTINODE=1 leaves out phase 3 (never in CI); GO_TEST_FLAGS adds flags to go test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STATE=${CASSFS_STATE:-/var/tmp/cassfs}
+OUT=${CASSFS_TEST_OUT:-$STATE/test-results}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+start=$SECONDS
+fail=0
+step() { echo; echo "=== $* ($((SECONDS - start)) s)"; }
+
+step "dependencies"
+hack/deps.sh || exit 1
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n $unformatted ]]; then echo "gofmt would change:"; echo "$unformatted"; fail=1; fi
+go vet ./... || fail=1
+go vet -tags multinode ./test/multinode/ || fail=1
+go build -o bin/testreport ./hack/testreport || exit 1
+
+if [[ ${CI:-} == true ]]; then
+  step "wiping server data for a clean run"
+  hack/cassandra.sh wipe
+  hack/zookeeper.sh wipe
+  CASSFS_STATE=$STATE/multi hack/cassandra.sh wipe
+  CASSFS_STATE=$STATE/multi hack/zookeeper.sh wipe
+fi
+
+step "single-node Cassandra and standalone ZooKeeper"
+CASSFS_STATE=$STATE/multi hack/cassandra.sh stop
+CASSFS_STATE=$STATE/multi hack/zookeeper.sh stop
+hack/cassandra.sh start 1 || exit 1
+hack/zookeeper.sh start 1 || exit 1
+
+step "go test ./... against the real servers"
+# shellcheck disable=SC2086
+go test -json -count=1 -timeout "${CASSFS_TEST_TIMEOUT:-45m}" ${GO_TEST_FLAGS:-} ./... 2>&1 |
+  bin/testreport -save "$OUT/main.json" || fail=1
+
+if [[ ${CASSFS_SKIP_MULTINODE:-} != 1 ]]; then
+  step "three Cassandra nodes and a three-server ZooKeeper ensemble"
+  hack/cassandra.sh stop
+  hack/zookeeper.sh stop
+  export CASSFS_STATE=$STATE/multi
+  if hack/cassandra.sh start 3 && hack/zookeeper.sh start 3; then
+    step "go test -tags multinode"
+    go test -json -count=1 -timeout 20m -tags multinode ./test/multinode/ 2>&1 |
+      bin/testreport -save "$OUT/multinode.json" || fail=1
+  else
+    echo "the three-node test bed did not start"; fail=1
+  fi
+  hack/cassandra.sh stop
+  hack/zookeeper.sh stop
+  export CASSFS_STATE=$STATE
+  # Leave the single-node servers up, as a developer had them.
+  hack/cassandra.sh start 1 >/dev/null 2>&1
+  hack/zookeeper.sh start 1 >/dev/null 2>&1
+fi
+
+step "summary (results in $OUT)"
+bin/testreport -summary "$OUT"/*.json || fail=1
+echo "total time $((SECONDS - start)) s"
+exit $fail
