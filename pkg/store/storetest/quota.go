@@ -1,0 +1,113 @@
+package storetest
+
+import (
+	"context"
+	"syscall"
+	"testing"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// volumeTests need volumes of their own.
+var volumeTests = []struct {
+	name string
+	fn   func(t *testing.T, newVolume NewVolume)
+}{
+	{"QuotaBytes", testQuotaBytes},
+	{"QuotaInodes", testQuotaInodes},
+}
+
+func freshEnv(t *testing.T, newVolume NewVolume, opts VolumeOptions) *env {
+	vol := newVolume(t, opts)
+	e := &env{t: t, ctx: context.Background(), vol: vol, opts: opts, dir: store.RootIno}
+	e.a, e.b = vol.Session(t, "a"), vol.Session(t, "b")
+	t.Cleanup(func() { CheckTree(t, e.a) })
+	return e
+}
+
+func testQuotaBytes(t *testing.T, newVolume NewVolume) {
+	const capacity = 64 << 10
+	e := freshEnv(t, newVolume, VolumeOptions{CapacityBytes: capacity, ChunkSize: ChunkSize})
+	if u := e.statfs(e.a); u.CapacityBytes != capacity || u.Bytes != 0 || u.Inodes != 1 {
+		t.Errorf("fresh volume statfs %+v", u)
+	}
+	f := e.mkfile(e.dir, "f")
+	g := e.mkfile(e.dir, "g")
+	e.write(e.a, f.Ino, 0, pattern(1, capacity-1000))
+	var m model
+	m.write(0, pattern(1, capacity-1000))
+	_, err := e.b.Write(e.ctx, g.Ino, 0, make([]byte, 1001))
+	e.errno(err, syscall.ENOSPC, "write past the quota")
+	if a := e.getattr(e.a, g.Ino); a.Size != 0 {
+		t.Errorf("a failed write changed the size to %d", a.Size)
+	}
+	_, err = e.a.Write(e.ctx, f.Ino, capacity-1000, make([]byte, 1001))
+	e.errno(err, syscall.ENOSPC, "extending write past the quota")
+	e.expectData(e.b, f.Ino, m, "after an ENOSPC write")
+	// Overwrites inside a file need no new space.
+	e.write(e.a, f.Ino, 0, pattern(2, 5000))
+	m.write(0, pattern(2, 5000))
+	_, err = e.a.SetAttr(e.ctx, g.Ino, store.SetAttrIn{Valid: store.SetSize, Size: 1001})
+	e.errno(err, syscall.ENOSPC, "truncate past the quota")
+	_, err = e.a.Fallocate(e.ctx, g.Ino, 0, 0, 1001)
+	e.errno(err, syscall.ENOSPC, "fallocate past the quota")
+	_, err = e.a.Fallocate(e.ctx, g.Ino, store.FallocKeepSize, 0, 1001)
+	e.errno(err, syscall.ENOSPC, "fallocate KEEP_SIZE past the quota")
+	e.write(e.b, g.Ino, 0, make([]byte, 1000)) // exactly up to the quota
+	if u := e.statfs(e.a); u.Bytes != capacity {
+		t.Errorf("statfs bytes %d, want %d", u.Bytes, capacity)
+	}
+	_, err = e.b.Write(e.ctx, g.Ino, 1000, []byte{1})
+	e.errno(err, syscall.ENOSPC, "one byte past a full quota")
+	// Freeing space makes room again.
+	_, err = e.a.SetAttr(e.ctx, f.Ino, store.SetAttrIn{Valid: store.SetSize, Size: 1000})
+	e.must(err, "truncate")
+	m.truncate(1000)
+	e.write(e.b, g.Ino, 1000, make([]byte, 30000))
+	_, err = e.a.Unlink(e.ctx, e.dir, "g")
+	e.must(err, "unlink")
+	if u := e.statfs(e.a); u.Bytes != 1000 {
+		t.Errorf("statfs bytes %d after freeing, want 1000", u.Bytes)
+	}
+	h := e.mkfile(e.dir, "h")
+	e.write(e.a, h.Ino, 0, make([]byte, capacity-1000))
+	e.expectData(e.a, f.Ino, m, "f after refilling")
+}
+
+func testQuotaInodes(t *testing.T, newVolume NewVolume) {
+	const maxInodes = 6
+	e := freshEnv(t, newVolume, VolumeOptions{MaxInodes: maxInodes, ChunkSize: ChunkSize})
+	if u := e.statfs(e.a); u.MaxInodes != maxInodes || u.Inodes != 1 {
+		t.Errorf("fresh volume statfs %+v", u)
+	}
+	d := e.mkdir(e.dir, "d")
+	f := e.mkfile(d.Ino, "f")
+	e.mknod(e.b, e.dir, "l", store.NewNode{Type: store.TypeSymlink, Target: "d/f"})
+	e.mknod(e.b, e.dir, "p", store.NewNode{Type: store.TypeFIFO})
+	e.mkfile(e.dir, "last")
+	for _, n := range []store.NewNode{fileNode, dirNode, {Type: store.TypeSymlink, Target: "x"}, {Type: store.TypeSocket}} {
+		_, err := e.a.Mknod(e.ctx, e.dir, "over", n)
+		e.errno(err, syscall.ENOSPC, "create type %d past the inode limit", n.Type)
+	}
+	if _, err := e.a.Lookup(e.ctx, e.dir, "over"); !isErrno(err, syscall.ENOENT) {
+		t.Errorf("a refused create left an entry: %v", err)
+	}
+	// A hard link needs no inode.
+	_, err := e.a.Link(e.ctx, f.Ino, e.dir, "f2")
+	e.must(err, "link at the inode limit")
+	if u := e.statfs(e.a); u.Inodes != maxInodes {
+		t.Errorf("statfs inodes %d, want %d", u.Inodes, maxInodes)
+	}
+	// An open unlinked file still holds its inode.
+	e.open(e.a, f.Ino)
+	_, err = e.a.Unlink(e.ctx, d.Ino, "f")
+	e.must(err, "unlink")
+	_, err = e.a.Unlink(e.ctx, e.dir, "f2")
+	e.must(err, "unlink")
+	_, err = e.a.Mknod(e.ctx, e.dir, "over", fileNode)
+	e.errno(err, syscall.ENOSPC, "create while an unlinked file is open")
+	e.release(e.a, f.Ino)
+	e.mkfile(e.dir, "again")
+	e.must(e.a.Rmdir(e.ctx, e.dir, "d"), "rmdir")
+	e.mkdir(e.dir, "again2")
+}
