@@ -1,0 +1,77 @@
+package lock_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/cassfs/cassfs/internal/testenv"
+	"github.com/cassfs/cassfs/pkg/lock"
+	"github.com/cassfs/cassfs/pkg/lock/locktest"
+)
+
+// zkTestConfig returns a config with a chroot of its own, deleted with everything below it when t ends.
+func zkTestConfig(t testing.TB) lock.ZKConfig {
+	t.Helper()
+	servers := testenv.RequireZooKeeper(t)
+	cfg := lock.ZKConfig{
+		Servers:        servers,
+		SessionTimeout: 6 * time.Second,
+		Chroot:         "/" + testenv.UniqueName("cassfs-locktest-"),
+		Namespace:      testenv.UniqueName("vol-"),
+	}
+	t.Cleanup(func() { deleteChroot(t, servers, cfg.Chroot) })
+	return cfg
+}
+
+func deleteChroot(t testing.TB, servers []string, chroot string) {
+	c, _, err := zk.Connect(servers, 5*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Errorf("cleanup connect: %v", err)
+		return
+	}
+	defer c.Close()
+	var del func(p string) error
+	del = func(p string) error {
+		kids, _, err := c.Children(p)
+		if err == zk.ErrNoNode {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			if err := del(p + "/" + k); err != nil {
+				return err
+			}
+		}
+		if err := c.Delete(p, -1); err != nil && err != zk.ErrNoNode {
+			return err
+		}
+		return nil
+	}
+	if err := del(chroot); err != nil {
+		t.Errorf("cleanup of %s: %v", chroot, err)
+	}
+}
+
+func newZK(t testing.TB, cfg lock.ZKConfig) *lock.ZK {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	z, err := lock.NewZK(ctx, cfg)
+	if err != nil {
+		t.Fatalf("NewZK: %v", err)
+	}
+	t.Cleanup(func() { _ = z.Close() })
+	return z
+}
+
+func TestZKConformance(t *testing.T) {
+	locktest.Run(t, func(t *testing.T) (a, b lock.Locker) {
+		cfg := zkTestConfig(t)
+		return newZK(t, cfg), newZK(t, cfg)
+	})
+}

@@ -1,0 +1,224 @@
+package lock
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// zkSession is one zk.Conn and the single ZooKeeper session it carries. When the session is lost the
+// connection is closed and ZK starts a new zkSession: the library's silent switch to a new session after
+// expiry is never used, so "same zkSession" always means "same ZooKeeper session".
+type zkSession struct {
+	z         *ZK
+	conn      *zk.Conn      // set before ready is closed
+	ready     chan struct{} // closed once connected (and authenticated)
+	lost      chan struct{} // closed when the session is lost or ended
+	connected chan struct{} // closed at the first StateHasSession
+
+	mu         sync.Mutex
+	hadSession bool
+	lossTimer  *time.Timer
+	isLost     bool
+	stale      map[string]struct{} // lock nodes whose delete failed on a broken connection; retried
+	ended      bool
+}
+
+func (z *ZK) newSession() *zkSession {
+	s := &zkSession{
+		z:         z,
+		ready:     make(chan struct{}),
+		lost:      make(chan struct{}),
+		connected: make(chan struct{}),
+		stale:     make(map[string]struct{}),
+	}
+	dial := z.cfg.Dialer
+	if dial == nil {
+		dial = net.DialTimeout
+	}
+	if z.cfg.TLS != nil {
+		plain, cfg := dial, z.cfg.TLS
+		dial = func(network, addr string, timeout time.Duration) (net.Conn, error) {
+			c, err := plain(network, addr, timeout)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(c, cfg)
+			_ = tc.SetDeadline(time.Now().Add(timeout))
+			if err := tc.Handshake(); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			_ = tc.SetDeadline(time.Time{})
+			return tc, nil
+		}
+	}
+	conn, _, err := zk.Connect(z.cfg.Servers, z.cfg.SessionTimeout,
+		zk.WithHostProvider(&fastHostProvider{}),
+		zk.WithDialer(dial),
+		zk.WithEventCallback(s.event),
+		zk.WithLogger(zkLogger{z.log}),
+		zk.WithLogInfo(false),
+	)
+	if err != nil { // only for a malformed server list
+		s.conn = nil
+		z.log.Error("zookeeper connect", "err", err)
+		close(s.lost)
+		s.isLost = true
+		return s // ready never closes; NewZK's ctx ends the wait
+	}
+	s.conn = conn
+	go s.establish()
+	return s
+}
+
+// establish waits for the first session and sends the digest credentials before anyone uses the connection.
+func (s *zkSession) establish() {
+	select {
+	case <-s.connected:
+	case <-s.lost:
+		return
+	}
+	if s.z.cfg.Digest != "" {
+		if err := s.conn.AddAuth("digest", []byte(s.z.cfg.Digest)); err != nil {
+			s.z.log.Warn("zookeeper digest authentication failed", "err", err)
+			s.lose()
+			return
+		}
+	}
+	close(s.ready)
+}
+
+// event is the zk.Conn callback; it must not block.
+func (s *zkSession) event(ev zk.Event) {
+	if ev.Type != zk.EventSession {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.State {
+	case zk.StateHasSession:
+		if s.lossTimer != nil {
+			s.lossTimer.Stop()
+			s.lossTimer = nil
+		}
+		if !s.hadSession {
+			s.hadSession = true
+			close(s.connected)
+		}
+		if len(s.stale) > 0 {
+			go s.retryStale()
+		}
+	case zk.StateExpired:
+		go s.lose()
+	case zk.StateDisconnected:
+		if s.hadSession && s.lossTimer == nil && !s.isLost {
+			// The client notices silence only after 2/3 of the timeout; the server may expire the session a
+			// third later. Declare loss by then, so no one else can hold the lock while we think we do.
+			s.lossTimer = time.AfterFunc(s.z.cfg.SessionTimeout/3, s.lose)
+		}
+	}
+}
+
+// lose marks the session lost: its leases report Lost, the connection is closed (ending the session if the
+// server still has it) and the Locker moves on to a new session.
+func (s *zkSession) lose() {
+	z := s.z
+	z.mu.Lock()
+	current := z.sess == s
+	if current && !z.closed {
+		z.sess = z.newSession()
+	}
+	z.mu.Unlock()
+	if s.markLost() {
+		z.log.Warn("zookeeper session lost: leases of this session are no longer trusted")
+	}
+	go s.closeConn()
+}
+
+// end closes the session for good (Locker.Close).
+func (s *zkSession) end() {
+	s.markLost()
+	s.closeConn()
+}
+
+func (s *zkSession) markLost() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isLost {
+		return false
+	}
+	s.isLost = true
+	if s.lossTimer != nil {
+		s.lossTimer.Stop()
+	}
+	close(s.lost)
+	return true
+}
+
+func (s *zkSession) closeConn() {
+	s.mu.Lock()
+	ended := s.ended
+	s.ended = true
+	s.mu.Unlock()
+	if !ended && s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+func (s *zkSession) isGone() bool {
+	select {
+	case <-s.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// deleteNode deletes one of this session's lock nodes. If the connection is broken the delete is retried on
+// reconnection (or made moot by the session's end), so a released lock never stays held.
+func (s *zkSession) deleteNode(path string) {
+	if s.isGone() {
+		return
+	}
+	err := s.conn.Delete(path, -1)
+	if err == nil || errors.Is(err, zk.ErrNoNode) || errors.Is(err, zk.ErrSessionExpired) {
+		return
+	}
+	s.z.log.Debug("lock node delete deferred", "err", err)
+	s.mu.Lock()
+	s.stale[path] = struct{}{}
+	s.mu.Unlock()
+	go s.retryStale()
+}
+
+func (s *zkSession) retryStale() {
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		s.mu.Lock()
+		var paths []string
+		for p := range s.stale {
+			paths = append(paths, p)
+		}
+		s.mu.Unlock()
+		if len(paths) == 0 || s.isGone() {
+			return
+		}
+		for _, p := range paths {
+			err := s.conn.Delete(p, -1)
+			if err == nil || errors.Is(err, zk.ErrNoNode) {
+				s.mu.Lock()
+				delete(s.stale, p)
+				s.mu.Unlock()
+			}
+		}
+		select {
+		case <-time.After(delay):
+		case <-s.lost:
+			return
+		}
+	}
+}
