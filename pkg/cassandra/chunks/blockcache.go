@@ -108,3 +108,10 @@ func (c *blockCache) bytes() int64 {
 	defer c.mu.Unlock()
 	return c.use
 }
+
+// waiting reports whether a fetch of id is in flight (tests).
+func (c *blockCache) waiting(id blockID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inflight[id] != nil
+}

@@ -144,6 +144,12 @@ func (s *Store) list(ctx context.Context, ino, chunk uint64) ([]slice, error) {
 	return l, nil
 }
 
+// refresh loads the slice list of (ino, chunk) from Cassandra, bypassing and then updating the cache.
+func (s *Store) refresh(ctx context.Context, ino, chunk uint64) ([]slice, error) {
+	s.lists.dropChunk(ino, chunk)
+	return s.list(ctx, ino, chunk)
+}
+
 // loadList reads the slice list of (ino, chunk) from Cassandra and advances the clock past every slice in it.
 func (s *Store) loadList(ctx context.Context, ino, chunk uint64) ([]slice, error) {
 	it := s.query(ctx, s.q.selectSlices, int64(ino), int64(chunk)).Iter()

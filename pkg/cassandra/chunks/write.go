@@ -130,7 +130,9 @@ func (s *Store) Truncate(ctx context.Context, ino uint64, oldSize, newSize uint6
 	cs := s.cfg.ChunkSize
 	first := newSize / cs
 	if rel := newSize % cs; rel != 0 {
-		if _, err := s.list(ctx, ino, first); err != nil {
+		// Read the boundary chunk afresh (not from the cache) so that the zero slice sorts after every slice
+		// there now, including other mounts' ones.
+		if _, err := s.refresh(ctx, ino, first); err != nil {
 			return err
 		}
 		if err := s.appendSlice(ctx, ino, first, slice{pos: rel, length: cs - rel, zero: true}); err != nil {

@@ -1,0 +1,121 @@
+package chunks
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Two Stores are two mounts of one volume.
+
+func TestTwoMountsDisjointConcurrentWrites(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfgA, cfgB := smallConfig(), smallConfig()
+	cfgB.Now = offsetClock(-time.Hour) // skew must not matter for disjoint ranges
+	a := newStore(t, session, ks, cfgA)
+	b := newStore(t, session, ks, cfgB)
+	const ino, piece = 20, 10000
+	const pieces = 40 // 400 KB in one 1 MiB chunk, interleaved between the mounts
+	r := rand.New(rand.NewPCG(21, 22))
+	model := randBytes(r, pieces*piece)
+	// Both mounts have read the (empty) chunk first, as an open would.
+	mustRead(t, a, ino, 0, 10, 10)
+	mustRead(t, b, ino, 0, 10, 10)
+	var wg sync.WaitGroup
+	errs := make(chan error, pieces)
+	for i := 0; i < pieces; i++ {
+		st := a
+		if i%2 == 1 {
+			st = b
+		}
+		wg.Add(1)
+		go func(st *Store, i int) {
+			defer wg.Done()
+			errs <- st.Write(context.Background(), ino, uint64(i*piece), model[i*piece:(i+1)*piece])
+		}(st, i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := uint64(len(model))
+	for _, st := range []*Store{a, b, newStore(t, session, ks, smallConfig())} {
+		st.Invalidate(ino)
+		expectEqual(t, "after concurrent disjoint writes", mustRead(t, st, ino, 0, len(model), size), model)
+	}
+}
+
+func TestCausalOrderingDespiteClockSkew(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfgB := smallConfig()
+	cfgB.Now = offsetClock(-time.Hour) // B's clock is an hour behind A's
+	a := newStore(t, session, ks, smallConfig())
+	b := newStore(t, session, ks, cfgB)
+	r := rand.New(rand.NewPCG(23, 24))
+	const ino = 21
+	x, y := randBytes(r, 100000), randBytes(r, 100000)
+	mustWrite(t, a, ino, 0, x)
+	size := uint64(len(x))
+	// B opens (invalidates), reads A's bytes, then overwrites them.
+	b.Invalidate(ino)
+	expectEqual(t, "B sees A's write", mustRead(t, b, ino, 0, len(x), size), x)
+	mustWrite(t, b, ino, 0, y)
+	expectEqual(t, "B reads its own overwrite", mustRead(t, b, ino, 0, len(y), size), y)
+	a.Invalidate(ino)
+	expectEqual(t, "A reads B's overwrite", mustRead(t, a, ino, 0, len(y), size), y)
+	// The same holds for a blind overwrite (no read first) by a third mount that just opened the file.
+	cfgC := smallConfig()
+	cfgC.Now = offsetClock(-2 * time.Hour)
+	c := newStore(t, session, ks, cfgC)
+	z := randBytes(r, 50000)
+	mustWrite(t, c, ino, 25000, z)
+	want := append(append(append([]byte{}, y[:25000]...), z...), y[75000:]...)
+	for name, st := range map[string]*Store{"A": a, "B": b, "C": c} {
+		st.Invalidate(ino)
+		expectEqual(t, name+" reads C's blind overwrite", mustRead(t, st, ino, 0, len(want), size), want)
+	}
+	// And the ordering is what made it so: C's slice sorts last although its clock is two hours behind.
+	l, err := a.loadList(context.Background(), ino, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := l[len(l)-1].key.writer; last != c.WriterID() {
+		t.Fatalf("newest slice is by writer %d, want C (%d)", last, c.WriterID())
+	}
+	if wall := time.Now().Add(-2 * time.Hour).UnixNano(); l[len(l)-1].key.ts <= wall {
+		t.Fatalf("C's slice has its own (skewed) wall time %d: the clock did not advance past what it read", l[len(l)-1].key.ts)
+	}
+}
+
+// A mount whose cached slice list predates another mount's compaction finds the old blocks gone, reloads the
+// list and still reads the right bytes.
+func TestStaleReaderAfterCompaction(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfgR := smallConfig()
+	cfgR.CacheBytes = -1 // no block cache, so the reader must fetch the (deleted) old blocks
+	reader := newStore(t, session, ks, cfgR)
+	writer := newStore(t, session, ks, smallConfig())
+	r := rand.New(rand.NewPCG(25, 26))
+	const ino = 22
+	model := make([]byte, 600<<10)
+	for i := 0; i < 12; i++ {
+		off := r.IntN(len(model) - 50000)
+		d := randBytes(r, 50000)
+		mustWrite(t, writer, ino, uint64(off), d)
+		copy(model[off:], d)
+	}
+	mustWrite(t, writer, ino, uint64(len(model)-1), []byte{1})
+	model[len(model)-1] = 1
+	size := uint64(len(model))
+	expectEqual(t, "before compaction", mustRead(t, reader, ino, 0, len(model), size), model)
+	if err := writer.Compact(context.Background(), ino, 0); err != nil {
+		t.Fatal(err)
+	}
+	// No Invalidate: the reader's list is stale and names deleted blocks.
+	expectEqual(t, "stale reader after compaction", mustRead(t, reader, ino, 0, len(model), size), model)
+}
