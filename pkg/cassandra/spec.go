@@ -60,6 +60,7 @@ type VolumeSpec struct {
 	ChunkSize         uint64
 	BlockSize         int
 	Compression       string // zstd | none
+	MaxInodes         uint64 // limit on inodes in use, the root included; 0 means unlimited
 }
 
 // Parameter keys accepted by ParseVolumeSpec.
@@ -72,11 +73,12 @@ const (
 	ParamChunkSize         = "chunkSize"
 	ParamBlockSize         = "blockSize"
 	ParamCompression       = "compression"
+	ParamMaxInodes         = "maxInodes"
 )
 
 var knownParams = map[string]bool{
 	ParamReplication: true, ParamReplicationFactor: true, ParamDCReplication: true, ParamConsistency: true,
-	ParamSerialConsistency: true, ParamChunkSize: true, ParamBlockSize: true, ParamCompression: true,
+	ParamSerialConsistency: true, ParamChunkSize: true, ParamBlockSize: true, ParamCompression: true, ParamMaxInodes: true,
 }
 
 var consistencies = map[string]bool{
@@ -179,6 +181,13 @@ func ParseVolumeSpec(id string, capacity uint64, params map[string]string) (Volu
 		}
 		s.Compression = v
 	}
+	if v, ok := params[ParamMaxInodes]; ok {
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
+			return VolumeSpec{}, invalid(ParamMaxInodes, "must be a non-negative integer, got %q", v)
+		}
+		s.MaxInodes = n
+	}
 	return s, nil
 }
 
@@ -187,7 +196,7 @@ func (s VolumeSpec) Validate() error {
 	p := map[string]string{
 		ParamConsistency: s.Consistency, ParamSerialConsistency: s.SerialConsistency,
 		ParamChunkSize: strconv.FormatUint(s.ChunkSize, 10), ParamBlockSize: strconv.Itoa(s.BlockSize),
-		ParamCompression: s.Compression,
+		ParamCompression: s.Compression, ParamMaxInodes: strconv.FormatUint(s.MaxInodes, 10),
 	}
 	switch s.Replication.Class {
 	case SimpleStrategy:

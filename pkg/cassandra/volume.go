@@ -89,7 +89,7 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 		sid: opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
 		log: slog.Default().With("volume", id, "session", opts.Session)}
 	if v.locker == nil {
-		v.locker = newLocalLocker()
+		v.locker = lock.NewLocal()
 	}
 	v.alloc = allocator{v: v, name: "ino", batch: inoBatch}
 	v.data, err = newDataPath(v, opts)
@@ -131,9 +131,6 @@ func (v *Volume) Close() error {
 		errs = append(errs, v.dropOpen(ctx, v.sid, ino))
 	}
 	errs = append(errs, v.q(`DELETE FROM {ks}.sessions WHERE sid = ?`, v.sid).ExecContext(ctx))
-	if l, ok := v.locker.(*localLocker); ok {
-		errs = append(errs, l.Close())
-	}
 	return errors.Join(errs...)
 }
 

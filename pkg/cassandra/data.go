@@ -1,0 +1,268 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cassfs/cassfs/pkg/cassandra/chunks"
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// dataPath is what the Volume needs of the data path (*chunks.Store).
+type dataPath interface {
+	Write(ctx context.Context, ino, off uint64, data []byte) error
+	Read(ctx context.Context, ino, off uint64, buf []byte, size uint64) (int, error)
+	Truncate(ctx context.Context, ino, oldSize, newSize uint64) error
+	Delete(ctx context.Context, ino, size uint64) error
+	Invalidate(ino uint64)
+}
+
+var _ dataPath = (*chunks.Store)(nil)
+
+func chunkSchema(ks string) []string { return chunks.Schema(ks) }
+
+func newDataPath(v *Volume, opts OpenOptions) (dataPath, error) {
+	codec := v.spec.Compression
+	return chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
+		Codec: codec, CacheBytes: opts.CacheBytes, Consistency: v.cons})
+}
+
+// file reads regular file ino: EISDIR for a directory, EINVAL for other types.
+func (v *Volume) file(ctx context.Context, ino store.Ino) (inode, error) {
+	if err := v.checkOpen(); err != nil {
+		return inode{}, err
+	}
+	n, err := v.readInode(ctx, ino, false)
+	if err != nil {
+		return inode{}, err
+	}
+	switch n.Type {
+	case store.TypeFile:
+		return n, nil
+	case store.TypeDir:
+		return inode{}, syscall.EISDIR
+	default:
+		return inode{}, syscall.EINVAL
+	}
+}
+
+// Write implements store.Data: quota check, the data (immutable blocks plus a slice record), then size and
+// mtime on the inode (compare-and-set, retried) and the usage counter. A crash after the data and before the
+// inode update leaves bytes past the recorded size: invisible, and leaked until the file is deleted.
+func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []byte) (store.Attr, error) {
+	n, err := v.file(ctx, ino)
+	if err != nil {
+		return store.Attr{}, err
+	}
+	if len(data) == 0 {
+		return n.Attr, nil
+	}
+	end := off + uint64(len(data))
+	if end < off || end > 1<<62 {
+		return store.Attr{}, syscall.EFBIG
+	}
+	if end > n.Size {
+		if err := v.checkQuota(ctx, end-n.Size); err != nil {
+			return store.Attr{}, err
+		}
+	}
+	if err := v.data.Write(ctx, uint64(ino), off, data); err != nil {
+		return store.Attr{}, err
+	}
+	return v.setSize(ctx, ino, end, true, now())
+}
+
+// setSize records a new size (grow only: never below the current one) and mtime/ctime t on ino and counts the
+// growth in usage.
+func (v *Volume) setSize(ctx context.Context, ino store.Ino, size uint64, growOnly bool, t int64) (store.Attr, error) {
+	var delta int64
+	n, err := v.updateInode(ctx, ino, func(n *inode) error {
+		delta = 0
+		if growOnly && size < n.Size {
+			size = n.Size
+		}
+		delta = int64(size) - int64(n.Size)
+		n.Size = size
+		n.Mtime, n.Ctime = max(n.Mtime, t), max(n.Ctime, t)
+		return nil
+	})
+	if err != nil {
+		return store.Attr{}, err
+	}
+	v.addUsage(ctx, delta, 0)
+	return n.Attr, nil
+}
+
+// Read implements store.Data.
+func (v *Volume) Read(ctx context.Context, ino store.Ino, off uint64, buf []byte) (int, error) {
+	n, err := v.file(ctx, ino)
+	if err != nil {
+		return 0, err
+	}
+	if off >= n.Size || len(buf) == 0 {
+		return 0, nil
+	}
+	return v.data.Read(ctx, uint64(ino), off, buf, n.Size)
+}
+
+// Fallocate implements store.Data. Nothing is stored: unwritten ranges read as zeros. With FallocKeepSize the
+// range is only checked against the quota.
+func (v *Volume) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off, length uint64) (store.Attr, error) {
+	if mode&^store.FallocKeepSize != 0 {
+		return store.Attr{}, syscall.EOPNOTSUPP
+	}
+	if length == 0 {
+		return store.Attr{}, syscall.EINVAL
+	}
+	n, err := v.file(ctx, ino)
+	if err != nil {
+		return store.Attr{}, err
+	}
+	end := off + length
+	if end < off || end > 1<<62 {
+		return store.Attr{}, syscall.EFBIG
+	}
+	if end <= n.Size {
+		return n.Attr, nil
+	}
+	if err := v.checkQuota(ctx, end-n.Size); err != nil {
+		return store.Attr{}, err
+	}
+	if mode&store.FallocKeepSize != 0 {
+		return n.Attr, nil
+	}
+	return v.setSize(ctx, ino, end, true, now())
+}
+
+// SetAttr implements store.Namespace. A shrinking size zeroes the data past the new end first, then records the
+// size (a crash in between leaves the old size with zeros past the new end).
+func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn) (store.Attr, error) {
+	if in.Valid&store.SetMode != 0 && in.Mode&^uint32(0o7777) != 0 {
+		return store.Attr{}, syscall.EINVAL
+	}
+	if err := v.checkOpen(); err != nil {
+		return store.Attr{}, err
+	}
+	cur, err := v.readInode(ctx, ino, false)
+	if err != nil {
+		return store.Attr{}, err
+	}
+	if in.Valid&store.SetSize != 0 {
+		switch cur.Type {
+		case store.TypeFile:
+		case store.TypeDir:
+			return store.Attr{}, syscall.EISDIR
+		default:
+			return store.Attr{}, syscall.EINVAL
+		}
+		if in.Size > 1<<62 {
+			return store.Attr{}, syscall.EFBIG
+		}
+		if in.Size > cur.Size {
+			if err := v.checkQuota(ctx, in.Size-cur.Size); err != nil {
+				return store.Attr{}, err
+			}
+		}
+		if in.Size < cur.Size {
+			if err := v.data.Truncate(ctx, uint64(ino), cur.Size, in.Size); err != nil {
+				return store.Attr{}, err
+			}
+		}
+	}
+	t := now()
+	var delta int64
+	n, err := v.updateInode(ctx, ino, func(n *inode) error {
+		delta = 0
+		if in.Valid&store.SetSize != 0 {
+			delta = int64(in.Size) - int64(n.Size)
+			n.Size = in.Size
+			n.Mtime = t
+		}
+		if in.Valid&store.SetMode != 0 {
+			n.Mode = in.Mode
+		}
+		if in.Valid&store.SetUid != 0 {
+			n.Uid = in.Uid
+		}
+		if in.Valid&store.SetGid != 0 {
+			n.Gid = in.Gid
+		}
+		if in.Valid&store.SetAtime != 0 {
+			n.Atime = in.Atime
+		}
+		if in.Valid&store.SetMtime != 0 {
+			n.Mtime = in.Mtime
+		}
+		n.Ctime = t
+		if in.Valid&store.SetCtime != 0 {
+			n.Ctime = in.Ctime
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Attr{}, err
+	}
+	v.addUsage(ctx, delta, 0)
+	return n.Attr, nil
+}
+
+// Usage returns the volume's accounting: counters (statistics, cheap to read) plus the root, and the quota.
+func (v *Volume) Usage(ctx context.Context) (store.Usage, error) {
+	if err := v.checkOpen(); err != nil {
+		return store.Usage{}, err
+	}
+	var bytes, inodes, capacity int64
+	err := v.q(`SELECT bytes, inodes FROM {ks}.usage WHERE k = 'total'`).ScanContext(ctx, &bytes, &inodes)
+	if err != nil && !errors.Is(err, errNotFound) {
+		return store.Usage{}, fmt.Errorf("cassandra: read usage: %w", err)
+	}
+	if err := v.q(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity); err != nil {
+		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", err)
+	}
+	return store.Usage{Bytes: uint64(max(bytes, 0)), Inodes: uint64(max(inodes, 0)) + 1,
+		CapacityBytes: uint64(capacity), MaxInodes: v.spec.MaxInodes}, nil
+}
+
+// StatFS implements store.Store.
+func (v *Volume) StatFS(ctx context.Context) (store.Usage, error) { return v.Usage(ctx) }
+
+// addUsage adds to the usage counters. Counters are statistics: a failed update is logged, and Fsck recounts.
+func (v *Volume) addUsage(ctx context.Context, bytes, inodes int64) {
+	if bytes == 0 && inodes == 0 {
+		return
+	}
+	err := v.q(`UPDATE {ks}.usage SET bytes = bytes + ?, inodes = inodes + ? WHERE k = 'total'`, bytes, inodes).
+		ExecContext(context.WithoutCancel(ctx))
+	if err != nil {
+		v.log.Warn("usage counter update failed; fsck recounts", "err", err)
+	}
+}
+
+// checkQuota fails with ENOSPC if growing by add bytes would pass the capacity.
+func (v *Volume) checkQuota(ctx context.Context, add uint64) error {
+	u, err := v.Usage(ctx)
+	if err != nil {
+		return err
+	}
+	if u.CapacityBytes > 0 && u.Bytes+add > u.CapacityBytes {
+		return syscall.ENOSPC
+	}
+	return nil
+}
+
+// checkInodeQuota fails with ENOSPC if one more inode would pass MaxInodes.
+func (v *Volume) checkInodeQuota(ctx context.Context) error {
+	if v.spec.MaxInodes == 0 {
+		return nil
+	}
+	u, err := v.Usage(ctx)
+	if err != nil {
+		return err
+	}
+	if u.Inodes >= u.MaxInodes {
+		return syscall.ENOSPC
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package cassandra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// intent records a multi-partition operation before its first step, so that whoever finds it after a crash
+// (CleanupStaleSessions for a dead session, Fsck with repair) can finish it. The row lives in the partition of
+// the session that started it.
+type intent struct {
+	Op        string // "rename" or "exchange"
+	Src       store.Ino
+	SrcType   store.FileType
+	OldParent store.Ino
+	OldName   string
+	NewParent store.Ino
+	NewName   string
+	Dst       store.Ino // the replaced (rename) or swapped (exchange) inode; 0 if none
+	DstType   store.FileType
+
+	id string // the row's timeuuid, once written
+}
+
+func (v *Volume) writeIntent(ctx context.Context, in intent) (string, error) {
+	args, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	id := gocql.TimeUUID()
+	if err := v.q(`INSERT INTO {ks}.intents (sid, id, op, args) VALUES (?, ?, ?, ?)`, v.sid, id, in.Op,
+		string(args)).ExecContext(ctx); err != nil {
+		return "", fmt.Errorf("cassandra: record intent: %w", err)
+	}
+	return id.String(), nil
+}
+
+func (v *Volume) deleteIntent(ctx context.Context, sid, id string) error {
+	u, err := gocql.ParseUUID(id)
+	if err != nil {
+		return err
+	}
+	if err := v.q(`DELETE FROM {ks}.intents WHERE sid = ? AND id = ?`, sid, u).ExecContext(ctx); err != nil {
+		return fmt.Errorf("cassandra: delete intent: %w", err)
+	}
+	return nil
+}
+
+// replayIntents finishes (or drops, if they never reached their commit point) the intents of session sid.
+// It returns the number replayed.
+func (v *Volume) replayIntents(ctx context.Context, sid string) error {
+	_, err := v.replaySession(ctx, sid)
+	return err
+}
+
+func (v *Volume) replaySession(ctx context.Context, sid string) (int, error) {
+	iter := v.q(`SELECT id, args FROM {ks}.intents WHERE sid = ?`, sid).WithContext(ctx).Iter()
+	var ins []intent
+	var id gocql.UUID
+	var args string
+	for iter.Scan(&id, &args) {
+		var in intent
+		if err := json.Unmarshal([]byte(args), &in); err != nil {
+			return 0, fmt.Errorf("cassandra: intent %s: %w", id, err)
+		}
+		in.id = id.String()
+		ins = append(ins, in)
+	}
+	if err := iter.Close(); err != nil {
+		return 0, fmt.Errorf("cassandra: list intents of %s: %w", sid, err)
+	}
+	for _, in := range ins {
+		if err := v.replay(ctx, in); err != nil {
+			return 0, err
+		}
+		if err := v.deleteIntent(ctx, sid, in.id); err != nil {
+			return 0, err
+		}
+	}
+	return len(ins), nil
+}
+
+// replay rolls one intent forward if its commit point (the new entry refers to the source) was reached. Link
+// counts are not touched here: Fsck recounts them. The moved directory's parent pointer is set.
+func (v *Volume) replay(ctx context.Context, in intent) error {
+	newE, err := v.getEntry(ctx, in.NewParent, in.NewName, true)
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	committed := err == nil && newE.ino == in.Src
+	if !committed {
+		if in.Dst != 0 && in.DstType == store.TypeDir && in.Op == "rename" {
+			return v.unseal(ctx, in.Dst) // the replaced directory stays
+		}
+		return nil
+	}
+	oldE, err := v.getEntry(ctx, in.OldParent, in.OldName, true)
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	oldIsSrc := err == nil && oldE.ino == in.Src
+	switch in.Op {
+	case "rename":
+		if oldIsSrc {
+			if err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); err != nil && !errors.Is(err, syscall.ENOENT) {
+				return err
+			}
+		}
+	case "exchange":
+		if oldIsSrc {
+			if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+				int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))); err != nil {
+				return err
+			}
+		}
+		if in.DstType == store.TypeDir {
+			if err := v.setParent(ctx, in.Dst, in.OldParent); err != nil {
+				return err
+			}
+		}
+	}
+	if in.SrcType == store.TypeDir {
+		return v.setParent(ctx, in.Src, in.NewParent)
+	}
+	return nil
+}
+
+func (v *Volume) setParent(ctx context.Context, dir, parent store.Ino) error {
+	_, err := v.updateInode(ctx, dir, func(n *inode) error {
+		if n.parent == parent {
+			return errNoChange
+		}
+		n.parent = parent
+		return nil
+	})
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	return err
+}

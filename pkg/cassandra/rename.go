@@ -1,0 +1,370 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cassfs/cassfs/pkg/lock"
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// renameLock is the volume-wide lock taken by cross-directory renames, as Linux's VFS takes
+// s_vfs_rename_mutex: it keeps directory parents stable while the loop check runs and serialises the
+// multi-partition steps of concurrent cross-directory renames.
+const renameLock = "rename"
+
+// Rename implements store.Namespace.
+//
+// Within one directory it is one conditional batch on the directory's partition (atomic). Across directories,
+// under the volume's rename lock: an intent record, then the new entry (the commit point), then the old entry
+// is removed, then parents' nlink and the moved directory's parent pointer, then the replaced inode's link, then
+// the intent is deleted. A crash before the commit point leaves the old state; after it, both names may refer to
+// the source until the intent is replayed (CleanupStaleSessions, Fsck), which finishes the move.
+func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) error {
+	if err := store.CheckName(oldName); err != nil {
+		return err
+	}
+	if err := store.CheckName(newName); err != nil {
+		return err
+	}
+	if flags&^(store.RenameNoReplace|store.RenameExchange) != 0 ||
+		flags == store.RenameNoReplace|store.RenameExchange {
+		return syscall.EINVAL
+	}
+	if err := v.checkOpen(); err != nil {
+		return err
+	}
+	if oldParent != newParent {
+		lease, err := v.locker.Lock(ctx, renameLock, lock.Exclusive)
+		if err != nil {
+			return fmt.Errorf("cassandra: rename lock: %w", err)
+		}
+		defer lease.Unlock(context.WithoutCancel(ctx))
+	}
+	for attempt := 0; ; attempt++ {
+		err := v.renameOnce(ctx, oldParent, oldName, newParent, newName, flags)
+		if !errors.Is(err, errRetry) {
+			return err
+		}
+		if attempt == 20 {
+			return fmt.Errorf("cassandra: rename: entries keep changing: %w", syscall.EIO)
+		}
+	}
+}
+
+// errRetry: an entry changed between reading and the conditional write; start again.
+var errRetry = errors.New("retry")
+
+func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) error {
+	if _, err := v.dir(ctx, oldParent); err != nil {
+		return err
+	}
+	if _, err := v.dir(ctx, newParent); err != nil {
+		return err
+	}
+	src, err := v.getEntry(ctx, oldParent, oldName, attemptSerial)
+	if err != nil {
+		return err
+	}
+	dst, err := v.getEntry(ctx, newParent, newName, attemptSerial)
+	dstExists := err == nil
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	if flags&store.RenameNoReplace != 0 && dstExists {
+		return syscall.EEXIST
+	}
+	if flags&store.RenameExchange != 0 {
+		if !dstExists {
+			return syscall.ENOENT
+		}
+		if src.ino == dst.ino {
+			return nil
+		}
+		if oldParent != newParent {
+			if src.typ == store.TypeDir {
+				if under, err := v.isUnder(ctx, newParent, src.ino); err != nil || under {
+					return cmpErr(err, syscall.EINVAL)
+				}
+			}
+			if dst.typ == store.TypeDir {
+				if under, err := v.isUnder(ctx, oldParent, dst.ino); err != nil || under {
+					return cmpErr(err, syscall.EINVAL)
+				}
+			}
+		}
+		return v.exchange(ctx, intent{Op: "exchange", Src: src.ino, SrcType: src.typ, OldParent: oldParent,
+			OldName: oldName, NewParent: newParent, NewName: newName, Dst: dst.ino, DstType: dst.typ})
+	}
+	if dstExists && dst.ino == src.ino {
+		return nil
+	}
+	if src.typ == store.TypeDir && oldParent != newParent {
+		if under, err := v.isUnder(ctx, newParent, src.ino); err != nil || under {
+			return cmpErr(err, syscall.EINVAL)
+		}
+	}
+	in := intent{Op: "rename", Src: src.ino, SrcType: src.typ, OldParent: oldParent, OldName: oldName,
+		NewParent: newParent, NewName: newName}
+	if dstExists {
+		switch {
+		case src.typ == store.TypeDir && dst.typ != store.TypeDir:
+			return syscall.ENOTDIR
+		case src.typ != store.TypeDir && dst.typ == store.TypeDir:
+			return syscall.EISDIR
+		}
+		in.Dst, in.DstType = dst.ino, dst.typ
+		if dst.typ == store.TypeDir {
+			if err := v.seal(ctx, dst.ino); err != nil {
+				return err
+			}
+		}
+	}
+	var moved error
+	if oldParent == newParent {
+		moved = v.renameInDir(ctx, in)
+	} else {
+		moved = v.renameAcross(ctx, in)
+	}
+	if moved != nil {
+		if in.Dst != 0 && in.DstType == store.TypeDir && !errors.Is(moved, errCrashed) {
+			_ = v.unseal(context.WithoutCancel(ctx), in.Dst)
+		}
+		return moved
+	}
+	return v.finishRename(ctx, in)
+}
+
+// attemptSerial: rename reads entries through Paxos, so that a retry after a failed condition sees the winner.
+const attemptSerial = true
+
+func cmpErr(err error, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// errCrashed marks an error from a failpoint: the operation stops as if the process died.
+var errCrashed = errors.New("crashed")
+
+// renameInDir moves the entry within one directory: a conditional batch on the directory's partition.
+func (v *Volume) renameInDir(ctx context.Context, in intent) error {
+	b := v.s.Batch(0).WithContext(ctx).SerialConsistency(v.serial)
+	b.SetConsistency(v.cons)
+	b.Query(cql(v.ks, `DELETE FROM {ks}.dentries WHERE parent = ? AND name = ? IF ino = ?`),
+		int64(in.OldParent), []byte(in.OldName), int64(in.Src))
+	if in.Dst != 0 {
+		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`),
+			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst))
+	} else {
+		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = null`),
+			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName))
+	}
+	applied, iter, err := b.MapExecCAS(map[string]any{})
+	if iter != nil {
+		_ = iter.Close()
+	}
+	if err != nil {
+		// Unknown outcome: it landed if the new name now refers to the source and the old one does not.
+		n, nerr := v.getEntry(ctx, in.NewParent, in.NewName, true)
+		_, oerr := v.getEntry(ctx, in.OldParent, in.OldName, true)
+		if nerr == nil && n.ino == in.Src && errors.Is(oerr, syscall.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("cassandra: rename: %w", err)
+	}
+	if !applied {
+		return errRetry
+	}
+	return fail("rename.indir")
+}
+
+// renameAcross moves the entry between directories (the caller holds the rename lock).
+func (v *Volume) renameAcross(ctx context.Context, in intent) error {
+	id, err := v.writeIntent(ctx, in)
+	if err != nil {
+		return err
+	}
+	in.id = id
+	if err := fail("rename.intent"); err != nil {
+		return err
+	}
+	if in.Dst != 0 {
+		applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
+		if err == nil && !applied {
+			err = errRetry
+		}
+		if err != nil {
+			if got, rerr := v.getEntry(ctx, in.NewParent, in.NewName, true); rerr != nil || got.ino != in.Src {
+				_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+				return err
+			}
+		}
+	} else if err := v.createEntry(ctx, in.NewParent, in.NewName, entry{in.Src, in.SrcType}); err != nil {
+		_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+		if errors.Is(err, syscall.EEXIST) {
+			return errRetry
+		}
+		return err
+	}
+	if err := fail("rename.new"); err != nil {
+		return err
+	}
+	if err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	return fail("rename.old")
+}
+
+// finishRename does the steps after the entries moved: nlink and parent pointer of directories, the replaced
+// inode's link, times, and the intent.
+func (v *Volume) finishRename(ctx context.Context, in intent) error {
+	t := now()
+	if in.SrcType == store.TypeDir && in.OldParent != in.NewParent {
+		if _, err := v.updateInode(ctx, in.Src, func(n *inode) error {
+			n.parent, n.Ctime = in.NewParent, max(n.Ctime, t)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := v.touchDir(ctx, in.OldParent, t, -1); err != nil {
+			return err
+		}
+		if err := v.touchDir(ctx, in.NewParent, t, 1); err != nil {
+			return err
+		}
+	} else {
+		if err := v.touchCtime(ctx, in.Src); err != nil {
+			return err
+		}
+		if err := v.touchDir(ctx, in.OldParent, t, 0); err != nil {
+			return err
+		}
+		if in.OldParent != in.NewParent {
+			if err := v.touchDir(ctx, in.NewParent, t, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if err := fail("rename.parents"); err != nil {
+		return err
+	}
+	if in.Dst != 0 {
+		if in.DstType == store.TypeDir {
+			if err := v.touchDir(ctx, in.NewParent, t, -1); err != nil {
+				return err
+			}
+		}
+		if _, err := v.dropLink(ctx, in.Dst, t); err != nil {
+			return err
+		}
+	}
+	if in.id != "" {
+		return v.deleteIntent(ctx, v.sid, in.id)
+	}
+	return nil
+}
+
+// exchange swaps two entries (renameat2 RENAME_EXCHANGE).
+func (v *Volume) exchange(ctx context.Context, in intent) error {
+	if in.OldParent == in.NewParent {
+		b := v.s.Batch(0).WithContext(ctx).SerialConsistency(v.serial)
+		b.SetConsistency(v.cons)
+		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`),
+			int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))
+		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`),
+			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst))
+		applied, iter, err := b.MapExecCAS(map[string]any{})
+		if iter != nil {
+			_ = iter.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("cassandra: exchange: %w", err)
+		}
+		if !applied {
+			return errRetry
+		}
+		return v.finishExchange(ctx, in)
+	}
+	id, err := v.writeIntent(ctx, in)
+	if err != nil {
+		return err
+	}
+	in.id = id
+	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+		int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
+	if err != nil || !applied {
+		_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+		if err != nil {
+			return fmt.Errorf("cassandra: exchange: %w", err)
+		}
+		return errRetry
+	}
+	if err := fail("exchange.new"); err != nil {
+		return err
+	}
+	if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+		int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))); err != nil {
+		return fmt.Errorf("cassandra: exchange: %w", err)
+	}
+	return v.finishExchange(ctx, in)
+}
+
+func (v *Volume) finishExchange(ctx context.Context, in intent) error {
+	t := now()
+	for _, side := range []struct {
+		ino      store.Ino
+		typ      store.FileType
+		from, to store.Ino
+	}{{in.Src, in.SrcType, in.OldParent, in.NewParent}, {in.Dst, in.DstType, in.NewParent, in.OldParent}} {
+		if _, err := v.updateInode(ctx, side.ino, func(n *inode) error {
+			if side.typ == store.TypeDir {
+				n.parent = side.to
+			}
+			n.Ctime = max(n.Ctime, t)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if side.typ == store.TypeDir && side.from != side.to {
+			if err := v.touchDir(ctx, side.from, t, -1); err != nil {
+				return err
+			}
+			if err := v.touchDir(ctx, side.to, t, 1); err != nil {
+				return err
+			}
+		}
+	}
+	if err := v.touchDir(ctx, in.OldParent, t, 0); err != nil {
+		return err
+	}
+	if err := v.touchDir(ctx, in.NewParent, t, 0); err != nil {
+		return err
+	}
+	if in.id != "" {
+		return v.deleteIntent(ctx, v.sid, in.id)
+	}
+	return nil
+}
+
+// isUnder reports whether directory d is dir or lies below it, following parent pointers to the root.
+func (v *Volume) isUnder(ctx context.Context, d, dir store.Ino) (bool, error) {
+	for i := 0; i < 1<<16; i++ {
+		if d == dir {
+			return true, nil
+		}
+		if d == store.RootIno {
+			return false, nil
+		}
+		n, err := v.readInode(ctx, d, true)
+		if err != nil {
+			return false, err
+		}
+		d = n.parent
+	}
+	return false, fmt.Errorf("cassandra: directory parent chain too long: %w", syscall.EIO)
+}

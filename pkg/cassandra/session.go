@@ -1,0 +1,256 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// Sessions: every Volume has a row in sessions (heartbeat refreshed in the background). A session that holds an
+// inode open has a row in opens ((ino), sid) and in session_opens ((sid), ino); an inode whose nlink reaches 0 is
+// reclaimed only when opens has no row for it. CleanupStaleSessions removes the rows of sessions whose heartbeat
+// is older than the timeout and reclaims what they kept alive.
+
+func (v *Volume) heartbeat(ctx context.Context, first bool) error {
+	t := time.Now().UTC()
+	var err error
+	if first {
+		err = v.q(`INSERT INTO {ks}.sessions (sid, started, heartbeat, info) VALUES (?, ?, ?, ?)`,
+			v.sid, t, t, "").ExecContext(ctx)
+	} else {
+		err = v.q(`UPDATE {ks}.sessions SET heartbeat = ? WHERE sid = ?`, t, v.sid).ExecContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("cassandra: session heartbeat: %w", err)
+	}
+	return nil
+}
+
+func (v *Volume) heartbeatLoop(ctx context.Context) {
+	defer close(v.done)
+	tick := time.NewTicker(v.opts.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := v.heartbeat(ctx, false); err != nil && ctx.Err() == nil {
+				v.log.Warn("heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+// Open implements store.Sessions.
+func (v *Volume) Open(ctx context.Context, ino store.Ino) (store.Attr, error) {
+	if err := v.checkOpen(); err != nil {
+		return store.Attr{}, err
+	}
+	v.mu.Lock()
+	first := v.opens[ino] == 0
+	v.opens[ino]++
+	v.mu.Unlock()
+	if first {
+		err := errors.Join(
+			v.q(`INSERT INTO {ks}.opens (ino, sid) VALUES (?, ?)`, int64(ino), v.sid).ExecContext(ctx),
+			v.q(`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, v.sid, int64(ino)).ExecContext(ctx))
+		if err != nil {
+			v.undoOpen(ino)
+			return store.Attr{}, fmt.Errorf("cassandra: record open: %w", err)
+		}
+	}
+	v.data.Invalidate(uint64(ino))
+	n, err := v.readInode(ctx, ino, true)
+	if err != nil {
+		_ = v.Release(context.WithoutCancel(ctx), ino)
+		return store.Attr{}, err
+	}
+	return n.Attr, nil
+}
+
+func (v *Volume) undoOpen(ino store.Ino) (last bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.opens[ino]--; v.opens[ino] <= 0 {
+		delete(v.opens, ino)
+		return true
+	}
+	return false
+}
+
+// Release implements store.Sessions. Releasing an inode this session does not hold open is EBADF.
+func (v *Volume) Release(ctx context.Context, ino store.Ino) error {
+	if err := v.checkOpen(); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	held := v.opens[ino] > 0
+	v.mu.Unlock()
+	if !held {
+		return syscall.EBADF
+	}
+	if !v.undoOpen(ino) {
+		return nil
+	}
+	return v.dropOpen(ctx, v.sid, ino)
+}
+
+// dropOpen removes session sid's open record of ino, then reclaims ino if it has no link and no other holder.
+func (v *Volume) dropOpen(ctx context.Context, sid string, ino store.Ino) error {
+	if err := v.q(`DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, int64(ino), sid).ExecContext(ctx); err != nil {
+		return fmt.Errorf("cassandra: drop open record: %w", err)
+	}
+	if err := v.q(`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, sid, int64(ino)).ExecContext(ctx); err != nil {
+		return fmt.Errorf("cassandra: drop open record: %w", err)
+	}
+	n, err := v.readInode(ctx, ino, true)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n.Nlink == 0 {
+		return v.maybeReclaim(ctx, n)
+	}
+	return nil
+}
+
+// maybeReclaim deletes inode n (nlink 0) and its data unless some session holds it open. Data goes first, the
+// inode row last (a crash in between leaves an nlink-0 inode that Fsck or a later release reclaims); only the
+// caller whose row delete applies uncounts it, so two concurrent reclaimers count it once.
+func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
+	var sid string
+	err := v.q(`SELECT sid FROM {ks}.opens WHERE ino = ? LIMIT 1`, int64(n.Ino)).ScanContext(ctx, &sid)
+	if err == nil {
+		return nil // still open somewhere: the last Release reclaims it
+	}
+	if !errors.Is(err, gocql.ErrNotFound) {
+		return fmt.Errorf("cassandra: check open records: %w", err)
+	}
+	return v.reclaim(ctx, n)
+}
+
+// reclaim deletes inode n and everything it owns.
+func (v *Volume) reclaim(ctx context.Context, n inode) error {
+	ctx = context.WithoutCancel(ctx)
+	switch n.Type {
+	case store.TypeFile:
+		if err := v.data.Delete(ctx, uint64(n.Ino), n.Size); err != nil {
+			return err
+		}
+	case store.TypeDir:
+		if err := v.dropDirPartition(ctx, n.Ino); err != nil {
+			return err
+		}
+	}
+	applied, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF EXISTS`, int64(n.Ino)))
+	if err != nil {
+		return fmt.Errorf("cassandra: delete inode %d: %w", n.Ino, err)
+	}
+	if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(n.Ino)).ExecContext(ctx); err != nil {
+		return fmt.Errorf("cassandra: delete xattrs of %d: %w", n.Ino, err)
+	}
+	if applied {
+		var bytes int64
+		if n.Type == store.TypeFile {
+			bytes = int64(n.Size)
+		}
+		v.addUsage(ctx, -bytes, -1)
+	}
+	return nil
+}
+
+// CleanupStaleSessions ends every session (other than this one) whose heartbeat is older than timeout (0: the
+// volume's OpenOptions.SessionTimeout): its open records are dropped and the files it kept alive after their last
+// unlink are reclaimed. Returns the number of sessions cleaned. Safe to run from several mounts at once.
+func (v *Volume) CleanupStaleSessions(ctx context.Context, timeout time.Duration) (int, error) {
+	if err := v.checkOpen(); err != nil {
+		return 0, err
+	}
+	if timeout <= 0 {
+		timeout = v.opts.SessionTimeout
+	}
+	lease, err := v.locker.Lock(ctx, "session-cleanup", 0)
+	if err != nil {
+		return 0, err
+	}
+	defer lease.Unlock(context.WithoutCancel(ctx))
+	cutoff := time.Now().Add(-timeout)
+	live, stale, err := v.sessions(ctx, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	_ = live
+	cleaned := 0
+	for _, sid := range stale {
+		if sid == v.sid {
+			continue
+		}
+		if err := v.endSession(ctx, sid); err != nil {
+			return cleaned, err
+		}
+		cleaned++
+	}
+	return cleaned, nil
+}
+
+// sessions lists the session ids whose heartbeat is after cutoff (live) and the others (stale), including ids
+// that appear only in session_opens (a session row already gone).
+func (v *Volume) sessions(ctx context.Context, cutoff time.Time) (live, stale []string, err error) {
+	seen := map[string]bool{}
+	iter := v.q(`SELECT sid, heartbeat FROM {ks}.sessions`).WithContext(ctx).Iter()
+	var sid string
+	var hb time.Time
+	for iter.Scan(&sid, &hb) {
+		seen[sid] = true
+		if hb.After(cutoff) {
+			live = append(live, sid)
+		} else {
+			stale = append(stale, sid)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, nil, fmt.Errorf("cassandra: list sessions: %w", err)
+	}
+	iter = v.q(`SELECT DISTINCT sid FROM {ks}.session_opens`).WithContext(ctx).Iter()
+	for iter.Scan(&sid) {
+		if !seen[sid] {
+			seen[sid] = true
+			stale = append(stale, sid)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, nil, fmt.Errorf("cassandra: list open records: %w", err)
+	}
+	return live, stale, nil
+}
+
+// endSession drops everything stale session sid held and its row.
+func (v *Volume) endSession(ctx context.Context, sid string) error {
+	iter := v.q(`SELECT ino FROM {ks}.session_opens WHERE sid = ?`, sid).WithContext(ctx).Iter()
+	var inos []store.Ino
+	var ino int64
+	for iter.Scan(&ino) {
+		inos = append(inos, store.Ino(ino))
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cassandra: list open records of %s: %w", sid, err)
+	}
+	for _, ino := range inos {
+		if err := v.dropOpen(ctx, sid, ino); err != nil {
+			return err
+		}
+	}
+	if err := v.replayIntents(ctx, sid); err != nil {
+		return err
+	}
+	return v.q(`DELETE FROM {ks}.sessions WHERE sid = ?`, sid).ExecContext(ctx)
+}
