@@ -24,7 +24,7 @@ lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go vet -tags multinode ./test/multinode/
-	@test -x $(CACHE)/bin/staticcheck || GOBIN=$(CACHE)/bin go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+	@test -x $(CACHE)/bin/staticcheck || GOBIN=$(CACHE)/bin go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(CACHE)/bin/staticcheck ./...
 
 bench: servers-up ## benchmarks beside their raw-gocql and local-directory baselines
