@@ -81,6 +81,9 @@ func (d *dirHandle) fetch(ctx context.Context) error {
 		return err
 	}
 	for _, e := range page {
+		if d.after != "" && e.Name <= d.after {
+			continue // a store that resumes inclusively must not make us list a name twice
+		}
 		d.entries = append(d.entries, fuse.DirEntry{
 			Name: e.Name,
 			Ino:  uint64(e.Ino),

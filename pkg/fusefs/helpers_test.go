@@ -2,10 +2,13 @@ package fusefs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cassfs/cassfs/pkg/store"
 	"github.com/cassfs/cassfs/pkg/store/memstore"
@@ -66,6 +69,72 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-func join(dir string, names ...string) string { return filepath.Join(append([]string{dir}, names...)...) }
+func join(dir string, names ...string) string {
+	return filepath.Join(append([]string{dir}, names...)...)
+}
 
 var bg = context.Background()
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stat(t testing.TB, path string) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	must(t, unix.Stat(path, &st))
+	return st
+}
+
+func lstat(t testing.TB, path string) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	must(t, unix.Lstat(path, &st))
+	return st
+}
+
+func fstat(t testing.TB, fd int) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	must(t, unix.Fstat(fd, &st))
+	return st
+}
+
+// ino returns the inode number of path (the store's, as the mount reports it).
+func ino(t testing.TB, path string) store.Ino { return store.Ino(stat(t, path).Ino) }
+
+func umask() int {
+	old := unix.Umask(0)
+	unix.Umask(old)
+	return old
+}
+
+func usage(t testing.TB, vol *memstore.Volume) store.Usage {
+	t.Helper()
+	u, err := vol.Session("usage").StatFS(bg)
+	must(t, err)
+	return u
+}
+
+func name(i int) string { return fmt.Sprintf("entry-%05d", i) }
+
+// mountMemQuota mounts a new in-memory volume limited to capacity bytes and maxInodes inodes.
+func mountMemQuota(t testing.TB, capacity, maxInodes uint64) (string, *memstore.Volume) {
+	t.Helper()
+	vol := memstore.NewVolume(memstore.Options{CapacityBytes: capacity, MaxInodes: maxInodes})
+	dir, _ := mountStore(t, vol.Session("test"), Options{})
+	return dir, vol
+}
+
+// mountMemTwice mounts one in-memory volume twice (two sessions, as two nodes would), sharing one FileLocker.
+func mountMemTwice(t testing.TB) (string, string, *memstore.Volume) {
+	t.Helper()
+	vol := memstore.NewVolume(memstore.Options{})
+	locks := newLocalFileLocker()
+	a, _ := mountStore(t, vol.Session("a"), Options{Locks: locks, Session: "a"})
+	b, _ := mountStore(t, vol.Session("b"), Options{Locks: locks, Session: "b"})
+	return a, b, vol
+}
