@@ -186,7 +186,7 @@ func (s *zkSession) deleteNode(path string) {
 		return
 	}
 	err := s.conn.Delete(path, -1)
-	if err == nil || errors.Is(err, zk.ErrNoNode) || errors.Is(err, zk.ErrSessionExpired) {
+	if err == nil || errors.Is(err, zk.ErrNoNode) || errors.Is(err, zk.ErrSessionExpired) || !connErr(err) {
 		return
 	}
 	s.z.log.Debug("lock node delete deferred", "err", err)

@@ -1,0 +1,352 @@
+package lock
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/cassfs/cassfs/internal/testenv"
+)
+
+// These tests need the internals of ZK (its connection, test hooks) and the real ZooKeeper.
+
+func internalConfig(t *testing.T, digests ...string) ZKConfig {
+	t.Helper()
+	servers := testenv.RequireZooKeeper(t)
+	cfg := ZKConfig{
+		Servers:        servers,
+		SessionTimeout: 4 * time.Second,
+		Chroot:         "/" + testenv.UniqueName("cassfs-locktest-"),
+		Namespace:      testenv.UniqueName("vol-"),
+	}
+	t.Cleanup(func() {
+		c, _, err := zk.Connect(servers, 5*time.Second, zk.WithLogInfo(false))
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer c.Close()
+		for _, d := range digests {
+			if err := c.AddAuth("digest", []byte(d)); err != nil {
+				t.Errorf("cleanup auth: %v", err)
+			}
+		}
+		if err := deleteTree(c, cfg.Chroot); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return cfg
+}
+
+func mustZK(t *testing.T, cfg ZKConfig) *ZK {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	z, err := NewZK(ctx, cfg)
+	if err != nil {
+		t.Fatalf("NewZK: %v", err)
+	}
+	t.Cleanup(func() { _ = z.Close() })
+	return z
+}
+
+func tctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitLost(t *testing.T, l Lease) {
+	t.Helper()
+	select {
+	case <-l.Lost():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Lost did not close")
+	}
+	if err := Valid(l); !errors.Is(err, ErrLost) {
+		t.Fatalf("Valid after loss = %v, want ErrLost", err)
+	}
+	if err := l.Unlock(context.Background()); err != nil {
+		t.Fatalf("Unlock after loss = %v, want nil", err)
+	}
+}
+
+// cutDialer lets a test sever a Locker from ZooKeeper: cut closes every connection and refuses new ones.
+type cutDialer struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (d *cutDialer) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cut {
+		return nil, errors.New("test: network cut")
+	}
+	c, err := net.DialTimeout(network, addr, timeout)
+	if err == nil {
+		d.conns = append(d.conns, c)
+	}
+	return c, err
+}
+
+func (d *cutDialer) set(cut bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cut = cut
+	if cut {
+		for _, c := range d.conns {
+			_ = c.Close()
+		}
+		d.conns = nil
+	}
+}
+
+// A partitioned mount loses its leases, another mount gets the lock once the server expires the session, and
+// the partitioned mount works again on a new session once the network is back.
+func TestZKPartitionLosesLeases(t *testing.T) {
+	cfg := internalConfig(t)
+	d := &cutDialer{}
+	cfgA := cfg
+	cfgA.Dialer = d.dial
+	a, b := mustZK(t, cfgA), mustZK(t, cfg)
+	x, err := a.Lock(tctx(t), "p", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedWaiter := make(chan error, 1)
+	go func() { // a waiter of the partitioned mount does not fail: it starts over on the new session
+		l, err := a.Lock(tctx(t), "p2", Shared)
+		if err == nil {
+			err = l.Unlock(context.Background())
+		}
+		sharedWaiter <- err
+	}()
+	d.set(true)
+	waitLost(t, x)
+	y, err := b.Lock(tctx(t), "p", Exclusive) // waits for the server to expire a's session
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y.Token() <= x.Token() {
+		t.Fatalf("token %d after lost lease's %d", y.Token(), x.Token())
+	}
+	d.set(false)
+	if _, err := a.TryLock(tctx(t), "p", Exclusive); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("TryLock after reconnect = %v, want ErrWouldBlock (b holds it)", err)
+	}
+	z, err := a.Lock(tctx(t), "q", Exclusive)
+	if err != nil {
+		t.Fatalf("Lock after reconnect: %v", err)
+	}
+	if err := Valid(z); err != nil {
+		t.Fatalf("new lease invalid: %v", err)
+	}
+	_ = z.Unlock(context.Background())
+	_ = y.Unlock(context.Background())
+	if err := <-sharedWaiter; err != nil {
+		t.Fatalf("Lock started before the partition: %v", err)
+	}
+}
+
+// closeSessionRemotely ends a's session from another TCP connection that resumes it (session id + password)
+// and sends closeSession, as a server-side expiry would.
+func closeSessionRemotely(t *testing.T, z *ZK) {
+	t.Helper()
+	z.mu.Lock()
+	conn := z.sess.conn
+	z.mu.Unlock()
+	sid := conn.SessionID()
+	passwd := reflect.ValueOf(conn).Elem().FieldByName("passwd").Bytes()
+	c, err := net.Dial("tcp", conn.Server())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := binary.BigEndian.AppendUint32(nil, 0)   // protocol version
+	req = binary.BigEndian.AppendUint64(req, 0)    // last zxid seen
+	req = binary.BigEndian.AppendUint32(req, 4000) // timeout
+	req = binary.BigEndian.AppendUint64(req, uint64(sid))
+	req = binary.BigEndian.AppendUint32(req, uint32(len(passwd)))
+	req = append(req, passwd...)
+	closeReq := binary.BigEndian.AppendUint32(nil, 1)                      // xid
+	closeReq = binary.BigEndian.AppendUint32(closeReq, uint32(0xfffffff5)) // opClose = -11
+	// Both packets in one write: the original client reconnects quickly and would take the session back.
+	var out []byte
+	for _, pkt := range [][]byte{req, closeReq} {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(pkt)))
+		out = append(out, pkt...)
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	var n [4]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		t.Fatalf("raw session: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body) < 16 || binary.BigEndian.Uint64(body[8:16]) != uint64(sid) {
+		t.Fatalf("server refused to resume the session")
+	}
+	_, _ = io.Copy(io.Discard, c) // the close reply, then EOF
+}
+
+func TestZKSessionExpiry(t *testing.T) {
+	cfg := internalConfig(t)
+	cfg.SessionTimeout = 20 * time.Second
+	a, b := mustZK(t, cfg), mustZK(t, cfg)
+	x, err := a.Lock(tctx(t), "e", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Lock(tctx(t), "e2", Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeSessionRemotely(t, a)
+	waitLost(t, x)
+	waitLost(t, r)
+	y, err := b.Lock(tctx(t), "e", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = y.Unlock(context.Background())
+	z, err := a.Lock(tctx(t), "e", Exclusive)
+	if err != nil {
+		t.Fatalf("Lock on the new session: %v", err)
+	}
+	if err := Valid(z); err != nil {
+		t.Fatal(err)
+	}
+	_ = z.Unlock(context.Background())
+}
+
+// A node of our own live session that no Lock call knows (its create reply was lost and the caller gave up)
+// must not block anyone: the next Lock of the name removes it.
+func TestZKOrphanOfOwnSessionRemoved(t *testing.T) {
+	cfg := internalConfig(t)
+	a, b := mustZK(t, cfg), mustZK(t, cfg)
+	s, err := a.session(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := a.lockDir("o")
+	if _, err := s.conn.CreateContainer(dir, nil, zk.FlagContainer, a.acl); err != nil {
+		t.Fatal(err)
+	}
+	orphan := dir + "/" + sessionPrefix(s) + newGUID() + "-w-"
+	if _, err := s.conn.Create(orphan, nil, zk.FlagEphemeral|zk.FlagSequence, a.acl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.TryLock(tctx(t), "o", Exclusive); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("b TryLock with the orphan present = %v, want ErrWouldBlock", err)
+	}
+	x, err := a.Lock(tctx(t), "o", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.QueueLen(tctx(t), "o"); n != 1 {
+		t.Fatalf("%d nodes after adopting, want 1 (the orphan removed)", n)
+	}
+	_ = x.Unlock(context.Background())
+	y, err := b.TryLock(tctx(t), "o", Exclusive)
+	if err != nil {
+		t.Fatalf("b after a's orphan was removed: %v", err)
+	}
+	_ = y.Unlock(context.Background())
+}
+
+func sessionPrefix(s *zkSession) string {
+	p := ""
+	for sid, i := uint64(s.conn.SessionID()), 0; i < 16; i++ {
+		p = string("0123456789abcdef"[sid&15]) + p
+		sid >>= 4
+	}
+	return p + "-"
+}
+
+// A create whose reply is lost (connection loss) finds its node by GUID instead of creating a second one.
+func TestZKProtectedCreate(t *testing.T) {
+	cfg := internalConfig(t)
+	a := mustZK(t, cfg)
+	var calls int
+	a.createHook = func(path string, err error) (string, error) {
+		if err != nil {
+			return path, err
+		}
+		calls++
+		if calls == 1 {
+			return "", zk.ErrConnectionClosed // applied, but the reply is "lost"
+		}
+		return path, nil
+	}
+	x, err := a.Lock(tctx(t), "pc", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("%d successful creates, want 1", calls)
+	}
+	if n, _ := a.QueueLen(tctx(t), "pc"); n != 1 {
+		t.Fatalf("%d lock nodes, want 1", n)
+	}
+	_ = x.Unlock(context.Background())
+	if n, _ := a.QueueLen(tctx(t), "pc"); n != 0 {
+		t.Fatalf("%d lock nodes after Unlock, want 0", n)
+	}
+}
+
+func TestZKDigestACL(t *testing.T) {
+	cfg := internalConfig(t, "alice:secret")
+	cfg.Digest = "alice:secret"
+	a, a2 := mustZK(t, cfg), mustZK(t, cfg)
+	x, err := a.Lock(tctx(t), "acl", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a2.TryLock(tctx(t), "acl", Exclusive); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("same credentials: TryLock = %v, want ErrWouldBlock", err)
+	}
+	for _, digest := range []string{"mallory:secret", ""} {
+		other := cfg
+		other.Digest = digest
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		m, err := NewZK(ctx, other)
+		cancel()
+		if err == nil {
+			t.Cleanup(func() { _ = m.Close() })
+			_, err = m.Lock(tctx(t), "acl", Exclusive)
+			if err == nil {
+				t.Fatalf("digest %q: Lock granted on another volume's nodes", digest)
+			}
+		}
+		if !errors.Is(err, zk.ErrNoAuth) {
+			t.Fatalf("digest %q: err = %v, want NoAuth", digest, err)
+		}
+	}
+	// A raw client without the credentials can neither list nor delete the lock node.
+	raw, _, err := zk.Connect(cfg.Servers, 5*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, _, err := raw.Children(a.lockDir("acl")); !errors.Is(err, zk.ErrNoAuth) {
+		t.Fatalf("Children without credentials = %v, want NoAuth", err)
+	}
+	if err := raw.Delete(x.(*zkLease).path, -1); !errors.Is(err, zk.ErrNoAuth) {
+		t.Fatalf("Delete without credentials = %v, want NoAuth", err)
+	}
+	_ = x.Unlock(context.Background())
+}
