@@ -9,6 +9,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Mode is the kind of a named lock.
@@ -107,16 +108,18 @@ func Valid(lease Lease) error {
 // CheckName returns an error unless name is a valid lock name: 1 to 200 characters of [A-Za-z0-9._-].
 func CheckName(name string) error {
 	if name == "" || len(name) > 200 || name == "." || name == ".." {
-		return errors.New("lock: invalid lock name " + quoteName(name))
+		return fmt.Errorf("%w %s", errInvalidName, quoteName(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return errors.New("lock: invalid lock name " + quoteName(name))
+			return fmt.Errorf("%w %s", errInvalidName, quoteName(name))
 		}
 	}
 	return nil
 }
+
+var errInvalidName = errors.New("lock: invalid lock name")
 
 func quoteName(s string) string {
 	if len(s) > 40 {

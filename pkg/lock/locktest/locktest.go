@@ -47,6 +47,10 @@ func Run(t *testing.T, newLockers Factory) {
 		{"CloseFailsWaiter", testCloseFailsWaiter},
 		{"InvalidName", testInvalidName},
 		{"Stress", testStress},
+		{"ElectionOneLeader", testElectionOneLeader},
+		{"ElectionNextAfterLoss", testElectionNextAfterLoss},
+		{"ElectionRunElected", testRunElected},
+		{"ElectionLeadCancelledOnLoss", testElectionLeadCancelledOnLoss},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
