@@ -1,0 +1,21 @@
+// Package e2e is the end-to-end suite of CassFS: it runs against any Kubernetes cluster where the chart
+// (charts/cassfs) is installed and its StorageClass works, and checks what a user sees from pods.
+//
+// The tests carry the build tag e2e, so `go test ./...` never runs them:
+//
+//	go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -args -kubeconfig ~/.kube/config
+//
+// Flags (after -args, or directly after the package): -kubeconfig (default $KUBECONFIG, then ~/.kube/config),
+// -storage-class (RWO tests, default "cassfs"), -rwx-storage-class (default: -storage-class), -image (default
+// busybox:1.37; needs sh, df, stat, flock, dd), -timeout-step (how long one step may take, default 5m),
+// -keep-namespaces (leave failed tests' namespaces for inspection).
+//
+// Each test runs in its own namespace (cassfs-e2e-*), deleted when the test ends. What is covered: a
+// ReadWriteOnce volume written by one pod and read back by another; a ReadWriteMany volume shared by pods on
+// two nodes (when the cluster has two schedulable nodes), including flock(2) contention across them; online
+// expansion seen by df inside the pod; NodeGetVolumeStats in kubelet's stats summary; PVC deletion removing the
+// PersistentVolume (DeleteVolume succeeded); a non-root pod with an fsGroup writing to its volume.
+//
+// testdriver.yaml describes the driver to the Kubernetes external storage suite (e2e.test
+// -storage.testdriver=test/e2e/testdriver.yaml); hack/e2e-kind.sh runs both on a kind cluster.
+package e2e
