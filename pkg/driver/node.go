@@ -68,13 +68,14 @@ func (n *node) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequ
 	mode := req.GetVolumeCapability().GetAccessMode().GetMode()
 	want := stagedVolume{
 		VolumeID: id, StagingPath: dir, ReadOnly: readOnlyMode(mode), Sharing: sharingFor(mode),
-		Context: req.GetVolumeContext(), Cred: credentialsFrom(req.GetSecrets()),
+		SingleWriter: mode == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+		Context:      req.GetVolumeContext(), Cred: credentialsFrom(req.GetSecrets()),
 	}
 	if have, ok := n.state.get(dir); ok {
 		if have.VolumeID != id {
 			return nil, status.Errorf(codes.AlreadyExists, "staging path %s holds volume %s", dir, have.VolumeID)
 		}
-		if have.ReadOnly != want.ReadOnly || have.Sharing != want.Sharing {
+		if have.ReadOnly != want.ReadOnly || have.Sharing != want.Sharing || have.SingleWriter != want.SingleWriter {
 			return nil, status.Errorf(codes.AlreadyExists, "volume %s is staged at %s with another access mode", id, dir)
 		}
 		if st, err := n.mountStatus(dir); err == nil && st == mounted {
@@ -172,6 +173,13 @@ func (n *node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolume
 	want := target{ReadOnly: req.GetReadonly() || staged.ReadOnly, MountFlags: req.GetVolumeCapability().GetMount().GetMountFlags()}
 	if other, ok := n.state.findPath(path); ok && other.StagingPath != dir {
 		return nil, status.Errorf(codes.AlreadyExists, "target %s is used by volume %s", path, other.VolumeID)
+	}
+	singleWriter := staged.SingleWriter ||
+		req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER
+	for other := range staged.Targets {
+		if singleWriter && other != path {
+			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is single-writer and already published at %s", id, other)
+		}
 	}
 	if have, ok := staged.Targets[path]; ok {
 		if have.ReadOnly != want.ReadOnly {

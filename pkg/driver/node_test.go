@@ -436,3 +436,20 @@ func TestNodeInfoAndCapabilities(t *testing.T) {
 		t.Error("claims node expansion")
 	}
 }
+
+func TestNodeSingleWriterPublishesOnce(t *testing.T) {
+	e := newNodeEnv(t)
+	ctx := context.Background()
+	_, err := e.n.NodeStageVolume(ctx, e.stageReq("v", csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER))
+	wantCode(t, err, codes.OK)
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "a", false))
+	wantCode(t, err, codes.OK)
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "a", false)) // the same target again: idempotent
+	wantCode(t, err, codes.OK)
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "b", false))
+	wantCode(t, err, codes.FailedPrecondition)
+	_, err = e.n.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "v", TargetPath: filepath.Join(e.dir, "a")})
+	wantCode(t, err, codes.OK)
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "b", false))
+	wantCode(t, err, codes.OK)
+}

@@ -13,11 +13,13 @@ import (
 
 // stagedVolume records one NodeStageVolume that succeeded, and the NodePublishVolume bind mounts made from it.
 type stagedVolume struct {
-	VolumeID    string            `json:"volumeID"`
-	StagingPath string            `json:"stagingPath"`
-	ReadOnly    bool              `json:"readOnly"`
-	Sharing     Sharing           `json:"sharing"`
-	Context     map[string]string `json:"context,omitempty"`
+	VolumeID    string  `json:"volumeID"`
+	StagingPath string  `json:"stagingPath"`
+	ReadOnly    bool    `json:"readOnly"`
+	Sharing     Sharing `json:"sharing"`
+	// SingleWriter: staged as SINGLE_NODE_SINGLE_WRITER (ReadWriteOncePod): at most one target at a time.
+	SingleWriter bool              `json:"singleWriter,omitempty"`
+	Context      map[string]string `json:"context,omitempty"`
 	// Cred is kept so that a restarted plugin can mount the volume again without the CO's help (kubelet does not
 	// repeat NodeStageVolume). The state file is therefore written with mode 0600.
 	Cred    Credentials       `json:"credentials"`
