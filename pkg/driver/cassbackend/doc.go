@@ -1,0 +1,13 @@
+// Package cassbackend connects the CSI services of pkg/driver to the real CassFS packages: volumes live in
+// Cassandra (pkg/cassandra), staged volumes are served by the FUSE filesystem of this process (pkg/fusefs), and
+// volumes mounted on several nodes lock through ZooKeeper (pkg/lock).
+//
+//   - Pool holds one Cassandra connection per set of credentials (the flags' defaults, or the username/password
+//     of a request's CSI secrets), opened on first use and kept until Close.
+//   - Backend implements driver.VolumeBackend on a Pool.
+//   - Stager implements driver.Stager: OpenVolume + fusefs.Mount per staging path.
+//   - CassandraProber and ZooKeeperProber implement driver.Prober.
+//
+// Errors of the real packages are mapped once, here, to the sentinels of pkg/driver (ErrNotFound, ErrExists,
+// ErrInvalid, ErrUnavailable, ErrUnauthorized, ErrPrecondition), which pkg/driver turns into gRPC codes.
+package cassbackend

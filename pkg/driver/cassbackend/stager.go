@@ -1,0 +1,170 @@
+package cassbackend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver"
+	"github.com/cassfs/cassfs/pkg/fusefs"
+	"github.com/cassfs/cassfs/pkg/lock"
+	"github.com/cassfs/cassfs/pkg/store"
+)
+
+// Stager implements driver.Stager: each staged volume is a cassandra.Volume served by a fusefs.Server of this
+// process, with a ZooKeeper Locker for volumes shared between nodes and an in-process one otherwise.
+type Stager struct {
+	pool       *Pool
+	zk         *ZooKeeper // nil: no ZooKeeper; writable multi-node volumes are refused
+	nodeID     string
+	cacheBytes int64
+	log        *slog.Logger
+
+	mu     sync.Mutex
+	mounts map[string]*staged // by staging directory
+}
+
+var _ driver.Stager = (*Stager)(nil)
+
+type staged struct {
+	volumeID string
+	vol      *cassandra.Volume
+	srv      *fusefs.Server
+	locker   lock.Locker
+}
+
+// StagerConfig configures a Stager.
+type StagerConfig struct {
+	Pool       *Pool
+	ZooKeeper  *ZooKeeper // optional
+	NodeID     string     // part of each mount's session name
+	CacheBytes int64      // read cache per mount (cassandra.OpenOptions.CacheBytes)
+	Logger     *slog.Logger
+}
+
+// NewStager returns a Stager.
+func NewStager(cfg StagerConfig) *Stager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes, log: cfg.Logger,
+		mounts: make(map[string]*staged)}
+}
+
+// Stage opens the volume and mounts it at req.Dir.
+func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
+	s.mu.Lock()
+	if _, ok := s.mounts[req.Dir]; ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s is already served", driver.ErrPrecondition, req.Dir)
+	}
+	s.mu.Unlock()
+	c, err := s.pool.Get(ctx, req.Cred)
+	if err != nil {
+		return err
+	}
+	locker, err := s.locker(ctx, req)
+	if err != nil {
+		return err
+	}
+	session := s.session()
+	vol, err := c.OpenVolume(ctx, req.VolumeID, cassandra.OpenOptions{Session: session, Locker: locker, CacheBytes: s.cacheBytes})
+	if err != nil {
+		_ = locker.Close()
+		return mapErr(err)
+	}
+	srv, err := fusefs.Mount(req.Dir, vol, fusefs.Options{Session: session, ReadOnly: req.ReadOnly, AllowOther: true,
+		Logger: s.log.With("volume", req.VolumeID)})
+	if err != nil {
+		_ = vol.Close()
+		_ = locker.Close()
+		return fmt.Errorf("mount %s: %w", req.Dir, err)
+	}
+	s.mu.Lock()
+	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locker}
+	s.mu.Unlock()
+	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session)
+	return nil
+}
+
+// locker picks the lock service: ZooKeeper for volumes mounted on several nodes, in-process otherwise. A
+// read-only multi-node mount without ZooKeeper gets in-process locks (its locks are then only seen on this node).
+func (s *Stager) locker(ctx context.Context, req driver.StageRequest) (lock.Locker, error) {
+	if req.Sharing != driver.SharingCluster {
+		return lock.NewLocal(), nil
+	}
+	if s.zk == nil {
+		if req.ReadOnly {
+			return lock.NewLocal(), nil
+		}
+		return nil, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
+	}
+	z, err := lock.NewZK(ctx, s.zk.config(req.VolumeID, req.Cred.ZooKeeperDigest))
+	if err != nil {
+		return nil, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+	}
+	return z, nil
+}
+
+func (s *Stager) session() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return s.nodeID + "-" + hex.EncodeToString(b)
+}
+
+// Unstage writes back, unmounts and closes the volume served at dir; a dir not served is not an error.
+func (s *Stager) Unstage(ctx context.Context, dir string) error {
+	s.mu.Lock()
+	m, ok := s.mounts[dir]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := m.srv.Unmount(); err != nil {
+		return fmt.Errorf("unstage %s: %w", dir, err)
+	}
+	err := errors.Join(m.vol.Close(), m.locker.Close())
+	s.mu.Lock()
+	delete(s.mounts, dir)
+	s.mu.Unlock()
+	s.log.Info("volume unstaged", "volume", m.volumeID, "dir", dir)
+	if err != nil {
+		s.log.Warn("unstage: closing the volume session failed", "volume", m.volumeID, "err", err)
+	}
+	return nil
+}
+
+// Usage reports the usage of the volume served at dir.
+func (s *Stager) Usage(ctx context.Context, dir string) (store.Usage, error) {
+	s.mu.Lock()
+	m, ok := s.mounts[dir]
+	s.mu.Unlock()
+	if !ok {
+		return store.Usage{}, fmt.Errorf("%w: nothing served at %s", driver.ErrNotFound, dir)
+	}
+	u, err := m.vol.StatFS(ctx)
+	if err != nil {
+		return store.Usage{}, fmt.Errorf("%w: %v", driver.ErrUnavailable, err)
+	}
+	return u, nil
+}
+
+// Close unstages everything (writing back buffered data), for a clean shutdown.
+func (s *Stager) Close() error {
+	s.mu.Lock()
+	dirs := make([]string, 0, len(s.mounts))
+	for d := range s.mounts {
+		dirs = append(dirs, d)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, d := range dirs {
+		errs = append(errs, s.Unstage(context.Background(), d))
+	}
+	return errors.Join(errs...)
+}
