@@ -108,6 +108,7 @@ type manifest struct {
 	Services            []*corev1.Service
 	Deployments         []*appsv1.Deployment
 	DaemonSets          []*appsv1.DaemonSet
+	StatefulSets        []*appsv1.StatefulSet
 	CSIDrivers          []*storagev1.CSIDriver
 	StorageClasses      []*storagev1.StorageClass
 	ClusterRoles        []*rbacv1.ClusterRole
@@ -152,6 +153,9 @@ func decode(rendered string) (*manifest, error) {
 		case "apps/v1/DaemonSet":
 			o := &appsv1.DaemonSet{}
 			m.DaemonSets, obj = append(m.DaemonSets, o), o
+		case "apps/v1/StatefulSet":
+			o := &appsv1.StatefulSet{}
+			m.StatefulSets, obj = append(m.StatefulSets, o), o
 		case "storage.k8s.io/v1/CSIDriver":
 			o := &storagev1.CSIDriver{}
 			m.CSIDrivers, obj = append(m.CSIDrivers, o), o
