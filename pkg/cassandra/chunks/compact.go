@@ -113,6 +113,6 @@ func (s *Store) writeMerged(ctx context.Context, ino uint64, old, merged []slice
 				copy(buf[pc.dst:pc.dst+pc.length], data[pc.within:pc.within+pc.length])
 			}
 		}
-		return s.putBlock(ctx, ino, m.block(i), buf)
+		return s.putBlock(ctx, ino, m.block(i), buf, m.key.ts)
 	})
 }

@@ -119,3 +119,39 @@ func TestStaleReaderAfterCompaction(t *testing.T) {
 	// No Invalidate: the reader's list is stale and names deleted blocks.
 	expectEqual(t, "stale reader after compaction", mustRead(t, reader, ino, 0, len(model), size), model)
 }
+
+// Deletions by a mount whose clock is behind the writer's must still take effect (tombstones are stamped past
+// what the deleting mount has read, not with its wall clock).
+func TestLaggingMountTruncatesAndDeletes(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfg := smallConfig()
+	cfgLag := smallConfig()
+	cfgLag.Now = offsetClock(-time.Hour)
+	a := newStore(t, session, ks, cfg)
+	lag := newStore(t, session, ks, cfgLag)
+	r := rand.New(rand.NewPCG(27, 28))
+	ctx := context.Background()
+	const ino = 23
+	data := randBytes(r, int(2*cfg.ChunkSize))
+	mustWrite(t, a, ino, 0, data)
+	size := uint64(len(data))
+	lag.Invalidate(ino)
+	if err := lag.Truncate(ctx, ino, size, 1000); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, data[:1000]...), make([]byte, size-1000)...)
+	fresh := newStore(t, session, ks, cfg)
+	expectEqual(t, "truncated by a lagging mount, then extended", mustRead(t, fresh, ino, 0, int(size), size), want)
+	if n, err := fresh.SliceCount(ctx, ino, 1); err != nil || n != 0 {
+		t.Fatalf("chunk 1 keeps %d slices after truncation by a lagging mount (err %v)", n, err)
+	}
+	if err := lag.Delete(ctx, ino, size); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, session, ks, "slices"); n != 0 {
+		t.Fatalf("%d slices left after Delete by a lagging mount", n)
+	}
+	if n := countRows(t, session, ks, "blocks"); n != 0 {
+		t.Fatalf("%d blocks left after Delete by a lagging mount", n)
+	}
+}

@@ -68,7 +68,7 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 	err := parallel(ctx, len(jobs), s.cfg.Parallelism, func(ctx context.Context, j int) error {
 		pc, i := jobs[j].pc, jobs[j].i
 		raw := pc.data[uint64(i)*bs : uint64(i)*bs+pc.sl.blockLen(i)]
-		return s.putBlock(ctx, ino, pc.sl.block(i), raw)
+		return s.putBlock(ctx, ino, pc.sl.block(i), raw, s.clock.next())
 	})
 	if err != nil {
 		return err
@@ -79,11 +79,13 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 	})
 }
 
-// putBlock compresses and stores one block.
-func (s *Store) putBlock(ctx context.Context, ino uint64, id blockID, raw []byte) error {
+// putBlock compresses and stores one block, with Cassandra write time ts (in HLC nanoseconds): no later than
+// the key of the slice that will refer to it (see cellTime).
+func (s *Store) putBlock(ctx context.Context, ino uint64, id blockID, raw []byte, ts int64) error {
 	codec, stored, release := s.codecs.encode(raw)
 	defer release()
-	err := s.query(ctx, s.q.insertBlock, id.writer, id.seq, int64(ino), int8(codec), int32(len(raw)), stored).Exec()
+	err := s.query(ctx, s.q.insertBlock, id.writer, id.seq, int64(ino), int8(codec), int32(len(raw)), stored).
+		WithTimestamp(cellTime(ts)).Exec()
 	if err != nil {
 		return fmt.Errorf("chunks: write block: %w", err)
 	}
@@ -108,7 +110,7 @@ func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) er
 
 func (s *Store) insertSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
 	err := s.query(ctx, s.q.insertSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen,
-		int32(sl.pos), int32(sl.length), sl.zero, sl.bwriter, sl.bseq, int32(sl.bsize)).Exec()
+		int32(sl.pos), int32(sl.length), sl.zero, sl.bwriter, sl.bseq, int32(sl.bsize)).WithTimestamp(cellTime(sl.key.ts)).Exec()
 	if err != nil {
 		return fmt.Errorf("chunks: write slice of inode %d chunk %d: %w", ino, chunk, err)
 	}
@@ -171,7 +173,8 @@ func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice) 
 	const perBatch = 64
 	for i := 0; i < len(l); i += perBatch {
 		// One partition: an unlogged batch is atomic and isolated there, and one round trip.
-		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency)
+		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency).
+			WithTimestamp(s.deleteTime())
 		for _, sl := range l[i:min(len(l), i+perBatch)] {
 			b.Query(s.q.deleteSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen)
 		}
@@ -192,8 +195,9 @@ func (s *Store) deleteBlocks(ctx context.Context, l []slice) error {
 		}
 	}
 	s.blocks.remove(ids)
+	at := s.deleteTime()
 	return parallel(ctx, len(ids), s.cfg.Parallelism, func(ctx context.Context, i int) error {
-		if err := s.query(ctx, s.q.deleteBlock, ids[i].writer, ids[i].seq).Exec(); err != nil {
+		if err := s.query(ctx, s.q.deleteBlock, ids[i].writer, ids[i].seq).WithTimestamp(at).Exec(); err != nil {
 			return fmt.Errorf("chunks: delete block: %w", err)
 		}
 		return nil
@@ -234,7 +238,7 @@ func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
 		if len(l) == 0 {
 			return nil
 		}
-		if err := s.query(ctx, s.q.dropAll, int64(ino), int64(chunk)).Exec(); err != nil {
+		if err := s.query(ctx, s.q.dropAll, int64(ino), int64(chunk)).WithTimestamp(s.deleteTime()).Exec(); err != nil {
 			return fmt.Errorf("chunks: delete slices of inode %d chunk %d: %w", ino, chunk, err)
 		}
 		return nil
@@ -242,3 +246,14 @@ func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
 	s.lists.invalidate(ino)
 	return err
 }
+
+// cellTime converts an HLC timestamp (ns) to a Cassandra write time (µs). Rows are never updated, so write times
+// matter only against deletions: a slice row carries its own key's time, a block row a time no later than that of
+// the slice that refers to it, and a deletion the time of this Store's clock after reading what it deletes
+// (deleteTime), so a deletion always shadows what it was meant to delete, whatever the skew between the clocks
+// of the mounts involved. (With the driver's default client-side times, a mount whose clock is behind would
+// write tombstones older than the rows they target, and the rows would survive.)
+func cellTime(ts int64) int64 { return ts / 1000 }
+
+// deleteTime is the write time of a deletion issued now: past every slice this Store has read.
+func (s *Store) deleteTime() int64 { return cellTime(s.clock.next()) + 1 }
