@@ -1,0 +1,294 @@
+package lock
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// ZKFiles is the FileLocker for volumes mounted on several nodes. It lives on a ZK Locker's session:
+//
+//   - Each owner's locks on an inode are one EPHEMERAL znode, <ns>/files/<ino>/<p|f>-<hex session>-<owner id>,
+//     holding its Ranges as JSON ("p" POSIX, "f" flock). A mount whose session dies loses them all at once,
+//     so a crashed node never leaves locks behind.
+//   - Every check-and-set runs under the named exclusive lock "file.<ino>" and commits in one multi-op that
+//     also bumps the data of <ino>'s directory (a container znode).
+//   - A blocked SetLk/Flock sets a child watch and a data watch on that directory before it drops the named
+//     lock, so any release (or a vanished owner) wakes it to check again: no polling, no lost wake-ups.
+//   - If the session that held an owner's locks is lost, the next lock request of that owner on that inode
+//     fails with EIO (its locks are gone; the application must not assume them), and so does a request whose
+//     commit cannot be confirmed. Unlock and release requests still succeed: nothing is held any more.
+type ZKFiles struct {
+	z *ZK
+
+	mu   sync.Mutex
+	held map[heldKey]*zkSession // owner nodes this mount has created, and the session they live in
+}
+
+var _ FileLocker = (*ZKFiles)(nil)
+
+type heldKey struct {
+	ino   uint64
+	kind  byte
+	owner Owner
+}
+
+// NewZKFiles returns the FileLocker of the volume z is scoped to. Close z to drop every lock of this mount.
+func NewZKFiles(z *ZK) *ZKFiles { return &ZKFiles{z: z, held: make(map[heldKey]*zkSession)} }
+
+func (f *ZKFiles) dir(ino uint64) string { return f.z.root + "/files/" + strconv.FormatUint(ino, 10) }
+
+func ownerNode(kind byte, o Owner) string {
+	return fmt.Sprintf("%c-%s-%d", kind, hex.EncodeToString([]byte(o.Session)), o.ID)
+}
+
+func parseOwnerNode(name string) (kind byte, o Owner, ok bool) {
+	parts := strings.Split(name, "-")
+	if len(parts) != 3 || len(parts[0]) != 1 {
+		return 0, o, false
+	}
+	sess, err1 := hex.DecodeString(parts[1])
+	id, err2 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, o, false
+	}
+	return parts[0][0], Owner{Session: string(sess), ID: id}, true
+}
+
+// readTable loads every owner's locks of one kind on the inode.
+func (f *ZKFiles) readTable(s *zkSession, dir string, kind byte) (RangeTable, error) {
+	var t RangeTable
+	kids, _, err := s.conn.Children(dir)
+	if errors.Is(err, zk.ErrNoNode) {
+		return t, nil
+	}
+	if err != nil {
+		return t, err
+	}
+	for _, k := range kids {
+		kk, owner, ok := parseOwnerNode(k)
+		if !ok || kk != kind {
+			continue
+		}
+		data, _, err := s.conn.Get(dir + "/" + k)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // its session just ended
+		}
+		if err != nil {
+			return t, err
+		}
+		var r Ranges
+		if err := json.Unmarshal(data, &r); err != nil {
+			return t, fmt.Errorf("lock: corrupt lock node %s: %w", k, err)
+		}
+		t.Put(owner, r)
+	}
+	return t, nil
+}
+
+func (f *ZKFiles) errno(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return syscall.EINTR
+	}
+	f.z.log.Warn("file lock failed", "op", op, "err", err)
+	return syscall.EIO
+}
+
+// GetLk implements FileLocker. It reads without taking the inode's lock: each owner's node is read atomically.
+func (f *ZKFiles) GetLk(ctx context.Context, ino uint64, owner Owner, lk FileLock) (FileLock, error) {
+	if err := checkFileLock(lk); err != nil {
+		return FileLock{}, err
+	}
+	for {
+		s, err := f.z.session(ctx)
+		if err != nil {
+			return FileLock{}, f.errno(ctx, "getlk", err)
+		}
+		t, err := f.readTable(s, f.dir(ino), 'p')
+		if err != nil {
+			if err = f.z.check(ctx, s, err); err == nil || errors.Is(err, errSessionGone) {
+				continue
+			}
+			return FileLock{}, f.errno(ctx, "getlk", err)
+		}
+		if c, ok := t.Conflict(owner, lk); ok {
+			return c, nil
+		}
+		return FileLock{Start: lk.Start, End: lk.End, Type: Unlock}, nil
+	}
+}
+
+// SetLk implements FileLocker.
+func (f *ZKFiles) SetLk(ctx context.Context, ino uint64, owner Owner, lk FileLock, wait bool) error {
+	if err := checkFileLock(lk); err != nil {
+		return err
+	}
+	return f.set(ctx, heldKey{ino, 'p', owner}, lk, wait)
+}
+
+// Flock implements FileLocker.
+func (f *ZKFiles) Flock(ctx context.Context, ino uint64, owner Owner, typ FileLockType, wait bool) error {
+	lk := FileLock{Start: 0, End: math.MaxUint64, Type: typ}
+	if err := checkFileLock(lk); err != nil {
+		return err
+	}
+	return f.set(ctx, heldKey{ino, 'f', owner}, lk, wait)
+}
+
+// ReleaseOwner implements FileLocker.
+func (f *ZKFiles) ReleaseOwner(ctx context.Context, ino uint64, owner Owner) error {
+	return f.set(ctx, heldKey{ino, 'p', owner}, FileLock{Start: 0, End: math.MaxUint64, Type: Unlock}, false)
+}
+
+// ReleaseFlock implements FileLocker.
+func (f *ZKFiles) ReleaseFlock(ctx context.Context, ino uint64, owner Owner) error {
+	return f.set(ctx, heldKey{ino, 'f', owner}, FileLock{Start: 0, End: math.MaxUint64, Type: Unlock}, false)
+}
+
+// lostHeld reports (and forgets) that key's locks died with their session.
+func (f *ZKFiles) lostHeld(key heldKey) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.held[key]
+	if s == nil || !s.isGone() {
+		return false
+	}
+	delete(f.held, key)
+	return true
+}
+
+func (f *ZKFiles) setHeld(key heldKey, s *zkSession, holds bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if holds {
+		f.held[key] = s
+	} else {
+		delete(f.held, key)
+	}
+}
+
+// outcome of one check-and-set round.
+type round int
+
+const (
+	done round = iota
+	again
+	blocked
+)
+
+func (f *ZKFiles) set(ctx context.Context, key heldKey, lk FileLock, wait bool) error {
+	for {
+		if ctx.Err() != nil {
+			return syscall.EINTR
+		}
+		if f.lostHeld(key) && lk.Type != Unlock {
+			return syscall.EIO
+		}
+		lease, err := f.z.Lock(ctx, "file."+strconv.FormatUint(key.ino, 10), Exclusive)
+		if err != nil {
+			return f.errno(ctx, "lock inode", err)
+		}
+		r, watches, err := f.tryOnce(ctx, lease.(*zkLease), key, lk, wait)
+		_ = lease.Unlock(context.Background())
+		switch {
+		case err != nil:
+			return err
+		case r == done:
+			return nil
+		case r == blocked:
+			if !wait {
+				return syscall.EAGAIN
+			}
+			s := lease.(*zkLease).s
+			select {
+			case <-watches[0]:
+			case <-watches[1]:
+			case <-s.lost: // start over on the new session (EIO if this owner held locks in the old one)
+			case <-ctx.Done():
+				return syscall.EINTR
+			case <-f.z.done:
+				return syscall.EIO
+			}
+		}
+	}
+}
+
+// tryOnce checks and commits lk under the inode's lock. When blocked (and wait) it returns the watches to wait on.
+func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk FileLock, wait bool) (round, [2]<-chan zk.Event, error) {
+	var watches [2]<-chan zk.Event
+	s, dir := lease.s, f.dir(key.ino)
+	retry := func(err error) (round, [2]<-chan zk.Event, error) {
+		if err = f.z.check(ctx, s, err); err == nil || errors.Is(err, errSessionGone) {
+			return again, watches, nil
+		}
+		return done, watches, f.errno(ctx, "setlk", err)
+	}
+	if f.lostHeld(key) && lk.Type != Unlock {
+		return done, watches, syscall.EIO
+	}
+	t, err := f.readTable(s, dir, key.kind)
+	if err != nil {
+		return retry(err)
+	}
+	if _, busy := t.Conflict(key.owner, lk); busy {
+		if !wait {
+			return blocked, watches, nil
+		}
+		// Watches are set while the inode's lock is held: no change can slip in before them.
+		_, _, cw, err := s.conn.ChildrenW(dir)
+		if err != nil {
+			return retry(err)
+		}
+		_, _, dw, err := s.conn.GetW(dir)
+		if err != nil {
+			return retry(err)
+		}
+		watches[0], watches[1] = cw, dw
+		return blocked, watches, nil
+	}
+	old := t.Get(key.owner)
+	next := old.Set(lk)
+	path := dir + "/" + ownerNode(key.kind, key.owner)
+	data, err := json.Marshal(next)
+	if err != nil {
+		return done, watches, f.errno(ctx, "setlk", err)
+	}
+	var op any
+	switch {
+	case len(old) > 0 && len(next) == 0:
+		op = &zk.DeleteRequest{Path: path, Version: -1}
+	case len(old) > 0:
+		op = &zk.SetDataRequest{Path: path, Data: data, Version: -1}
+	case len(next) > 0:
+		op = &zk.CreateRequest{Path: path, Data: data, Acl: f.z.acl, Flags: zk.FlagEphemeral}
+	default:
+		f.setHeld(key, s, false)
+		return done, watches, nil // unlock of nothing
+	}
+	if err := Valid(lease); err != nil {
+		return done, watches, f.errno(ctx, "setlk", err)
+	}
+	_, err = s.conn.Multi(op, &zk.SetDataRequest{Path: dir, Data: nil, Version: -1})
+	if errors.Is(err, zk.ErrNoNode) && len(old) == 0 {
+		_, err = s.conn.CreateContainer(dir, nil, zk.FlagContainer, f.z.acl)
+		if err == nil || errors.Is(err, zk.ErrNodeExists) {
+			return again, watches, nil
+		}
+	}
+	if err != nil {
+		// Connection trouble: the commit may or may not have happened; the next round reads and redoes it
+		// (applying lk is idempotent). A lost session makes it EIO via lostHeld, or a fresh start.
+		return retry(err)
+	}
+	f.setHeld(key, s, len(next) > 0)
+	return done, watches, nil
+}
