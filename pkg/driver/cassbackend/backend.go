@@ -103,13 +103,27 @@ func (b *Backend) DeleteVolume(ctx context.Context, cred driver.Credentials, id 
 	return nil
 }
 
+// listAttempts bounds ListVolumes retries: a keyspace dropped while it is being read ("Unknown CF") fails the
+// whole listing, and another attempt no longer sees it.
+const listAttempts = 3
+
 // ListVolumes lists every CassFS volume of the cluster (with the default credentials).
 func (b *Backend) ListVolumes(ctx context.Context, cred driver.Credentials) ([]driver.Volume, error) {
 	c, err := b.pool.Get(ctx, cred)
 	if err != nil {
 		return nil, err
 	}
-	infos, err := c.ListVolumes(ctx)
+	var infos []cassandra.VolumeInfo
+	for i := 0; i < listAttempts; i++ {
+		if infos, err = c.ListVolumes(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
+		b.log.Debug("list volumes failed; retrying", "attempt", i+1, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -1,0 +1,143 @@
+package sanity
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/cassfs/cassfs/internal/testenv"
+	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver"
+	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
+)
+
+// plugin is a running CassFS CSI plugin (controller and node) on the real servers.
+type plugin struct {
+	endpoint string
+	stager   *cassbackend.Stager
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// pluginConfig says where a test plugin keeps its socket and state.
+type pluginConfig struct {
+	dir      string // socket and state directory
+	zkChroot string
+	log      *slog.Logger
+}
+
+// newPluginConfig returns a config in a fresh directory with a unique ZooKeeper chroot, removed after the test.
+func newPluginConfig(t *testing.T) pluginConfig {
+	t.Helper()
+	testenv.RequireCassandra(t)
+	servers := testenv.RequireZooKeeper(t)
+	chroot := "/" + testenv.UniqueName("cassfs-sanity-")
+	t.Cleanup(func() { deleteZKTree(t, servers, chroot) })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("CASSFS_TEST_VERBOSE") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return pluginConfig{dir: t.TempDir(), zkChroot: chroot, log: log}
+}
+
+// start runs the plugin in this process. Stop it with stop (the test's cleanup does it too).
+func (c pluginConfig) start(t *testing.T) *plugin {
+	t.Helper()
+	pool := cassbackend.NewPool(cassandra.ClusterConfig{Hosts: testenv.CassandraHosts(), Timeout: 30 * time.Second})
+	zkc := &cassbackend.ZooKeeper{Servers: testenv.ZooKeeperServers(), Chroot: c.zkChroot}
+	stager := cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zkc, NodeID: "sanity-node", Logger: c.log})
+	endpoint := "unix://" + filepath.Join(c.dir, "csi.sock")
+	d, err := driver.New(driver.Config{
+		Version:    "sanity",
+		Endpoint:   endpoint,
+		Controller: &driver.ControllerConfig{Backend: cassbackend.NewBackend(pool, zkc, c.log)},
+		Node:       &driver.NodeConfig{NodeID: "sanity-node", Stager: stager, StateDir: filepath.Join(c.dir, "state")},
+		Probers: map[string]driver.Prober{
+			"Cassandra": cassbackend.CassandraProber{Pool: pool},
+			"ZooKeeper": cassbackend.ZooKeeperProber{ZK: zkc},
+		},
+		Logger: c.log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &plugin{endpoint: endpoint, stager: stager, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := d.Run(ctx)
+		if cerr := stager.Close(); err == nil {
+			err = cerr
+		}
+		pool.Close()
+		p.done <- err
+	}()
+	waitForSocket(t, filepath.Join(c.dir, "csi.sock"))
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop ends the plugin (unmounting what it serves); calling it twice is harmless.
+func (p *plugin) stop(t *testing.T) {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	p.cancel = nil
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("plugin: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Error("plugin did not stop")
+	}
+}
+
+func waitForSocket(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("plugin socket %s did not appear", path)
+}
+
+// deleteZKTree removes a test's ZooKeeper chroot.
+func deleteZKTree(t *testing.T, servers []string, root string) {
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Logf("zookeeper cleanup of %s: %v", root, err)
+		return
+	}
+	defer conn.Close()
+	var del func(string) error
+	del = func(p string) error {
+		children, _, err := conn.Children(p)
+		if err == zk.ErrNoNode {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if err := del(p + "/" + c); err != nil {
+				return err
+			}
+		}
+		if err := conn.Delete(p, -1); err != nil && err != zk.ErrNoNode {
+			return err
+		}
+		return nil
+	}
+	if err := del(root); err != nil {
+		t.Logf("zookeeper cleanup of %s: %v", root, err)
+	}
+}
