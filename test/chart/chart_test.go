@@ -52,7 +52,7 @@ func TestDefaultValues(t *testing.T) {
 	checkWiring(t, m)
 	checkRBAC(t, m, ctrl.Spec.Template.Spec.ServiceAccountName)
 
-	if got := containerArgs(t, ctrl.Spec.Template.Spec, "csi-driver"); !hasAll(got, "--cassandra=cassandra", "--cassandra-port=9042", "--zookeeper=zookeeper:2181") {
+	if got := containerArgs(t, ctrl.Spec.Template.Spec, "csi-driver"); !hasAll(got, "--cassandra=cassandra", "--cassandra-port=9042", "--zookeeper=zookeeper:2181", "--zookeeper-chroot=/cassfs", "--log-level=info") {
 		t.Errorf("controller connection flags: %v", got)
 	}
 	if len(m.StorageClasses) != 1 {
@@ -115,27 +115,24 @@ func TestAllValues(t *testing.T) {
 	for _, spec := range []corev1.PodSpec{cs, ps} {
 		args := containerArgs(t, spec, "csi-driver")
 		want := []string{
-			"--cassandra=cass-0.cass.db.svc,cass-1.cass.db.svc,10.1.2.3", "--cassandra-port=9142", "--cassandra-username=cassfs",
-			"--cassandra-password-file=/etc/cassfs/cassandra-password/pw",
-			"--cassandra-tls-ca-file=/etc/cassfs/cassandra-tls/root.pem", "--cassandra-tls-cert-file=/etc/cassfs/cassandra-tls/client.pem",
-			"--cassandra-tls-key-file=/etc/cassfs/cassandra-tls/client-key.pem",
-			"--zookeeper=zk-0.zk.db.svc:2281,zk-1.zk.db.svc:2281", "--zookeeper-tls-ca-file=/etc/cassfs/zookeeper-tls/ca.crt",
+			"--cassandra=cass-0.cass.db.svc,cass-1.cass.db.svc,10.1.2.3", "--cassandra-port=9142", "--cassandra-local-dc=dc1",
+			"--cassandra-username=cassfs", "--cassandra-password-file=/etc/cassfs/cassandra-password/pw",
+			"--cassandra-ca-file=/etc/cassfs/cassandra-tls/root.pem", "--cassandra-cert-file=/etc/cassfs/cassandra-tls/client.pem",
+			"--cassandra-key-file=/etc/cassfs/cassandra-tls/client-key.pem", "--cassandra-tls-insecure-skip-verify",
+			"--zookeeper=zk-0.zk.db.svc:2281,zk-1.zk.db.svc:2281", "--zookeeper-chroot=/prod/cassfs",
 		}
 		if !hasAll(args, want...) {
 			t.Errorf("connection flags: got %v, want all of %v", args, want)
 		}
-		if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--zookeeper-tls-cert-file") }) {
-			t.Errorf("ZooKeeper client certificate flag without a certKey: %v", args)
-		}
 		for secret, path := range map[string]string{"cassandra-credentials": "/etc/cassfs/cassandra-password",
-			"cassandra-client-tls": "/etc/cassfs/cassandra-tls", "zookeeper-client-tls": "/etc/cassfs/zookeeper-tls"} {
+			"cassandra-client-tls": "/etc/cassfs/cassandra-tls"} {
 			if !mountsSecret(spec, "csi-driver", secret, path) {
 				t.Errorf("secret %s is not mounted read-only at %s", secret, path)
 			}
 		}
 	}
-	if !hasAll(containerArgs(t, cs, "csi-driver"), "--controller-flag=1", "--metrics-address=:19810") ||
-		!hasAll(containerArgs(t, ps, "csi-driver"), "--node-flag=2", "--metrics-address=:19811") {
+	if !hasAll(containerArgs(t, cs, "csi-driver"), "--controller-flag=1", "--metrics-address=:19810", "--log-level=debug") ||
+		!hasAll(containerArgs(t, ps, "csi-driver"), "--node-flag=2", "--metrics-address=:19811", "--log-level=warn", "--cache-bytes=134217728") {
 		t.Errorf("extraArgs or metrics ports not applied")
 	}
 	if !hasAll(containerArgs(t, cs, "csi-provisioner"), "--timeout=300s") || !hasAll(containerArgs(t, cs, "liveness-probe"), "--health-port=19808") {

@@ -58,12 +58,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/*
-Connection flags shared by the controller and the node plugin: Cassandra, ZooKeeper, credentials and TLS files.
+Connection flags shared by the controller and the node plugin: Cassandra (credentials, TLS files) and ZooKeeper.
 Secrets are mounted as files (see cassfs.connectionVolumes); no secret value is ever put on a command line.
 */}}
 {{- define "cassfs.connectionArgs" -}}
 - --cassandra={{ join "," .Values.cassandra.hosts }}
 - --cassandra-port={{ .Values.cassandra.port }}
+{{- with .Values.cassandra.localDC }}
+- --cassandra-local-dc={{ . }}
+{{- end }}
 {{- with .Values.cassandra.username }}
 - --cassandra-username={{ . }}
 {{- end }}
@@ -72,22 +75,21 @@ Secrets are mounted as files (see cassfs.connectionVolumes); no secret value is 
 {{- end }}
 {{- with .Values.cassandra.tls }}
 {{- if .enabled }}
-- --cassandra-tls-ca-file=/etc/cassfs/cassandra-tls/{{ .caKey }}
+{{- if .caKey }}
+- --cassandra-ca-file=/etc/cassfs/cassandra-tls/{{ .caKey }}
+{{- end }}
 {{- if .certKey }}
-- --cassandra-tls-cert-file=/etc/cassfs/cassandra-tls/{{ .certKey }}
-- --cassandra-tls-key-file=/etc/cassfs/cassandra-tls/{{ .keyKey }}
+- --cassandra-cert-file=/etc/cassfs/cassandra-tls/{{ .certKey }}
+- --cassandra-key-file=/etc/cassfs/cassandra-tls/{{ .keyKey }}
+{{- end }}
+{{- if .insecureSkipVerify }}
+- --cassandra-tls-insecure-skip-verify
 {{- end }}
 {{- end }}
 {{- end }}
-- --zookeeper={{ join "," .Values.zookeeper.servers }}
-{{- with .Values.zookeeper.tls }}
-{{- if .enabled }}
-- --zookeeper-tls-ca-file=/etc/cassfs/zookeeper-tls/{{ .caKey }}
-{{- if .certKey }}
-- --zookeeper-tls-cert-file=/etc/cassfs/zookeeper-tls/{{ .certKey }}
-- --zookeeper-tls-key-file=/etc/cassfs/zookeeper-tls/{{ .keyKey }}
-{{- end }}
-{{- end }}
+{{- with .Values.zookeeper.servers }}
+- --zookeeper={{ join "," . }}
+- --zookeeper-chroot={{ $.Values.zookeeper.chroot }}
 {{- end }}
 {{- end -}}
 
@@ -100,11 +102,6 @@ Secrets are mounted as files (see cassfs.connectionVolumes); no secret value is 
 {{- if .Values.cassandra.tls.enabled }}
 - name: cassandra-tls
   mountPath: /etc/cassfs/cassandra-tls
-  readOnly: true
-{{- end }}
-{{- if .Values.zookeeper.tls.enabled }}
-- name: zookeeper-tls
-  mountPath: /etc/cassfs/zookeeper-tls
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -120,12 +117,6 @@ Secrets are mounted as files (see cassfs.connectionVolumes); no secret value is 
 - name: cassandra-tls
   secret:
     secretName: {{ .Values.cassandra.tls.secretName }}
-    defaultMode: 0400
-{{- end }}
-{{- if .Values.zookeeper.tls.enabled }}
-- name: zookeeper-tls
-  secret:
-    secretName: {{ .Values.zookeeper.tls.secretName }}
     defaultMode: 0400
 {{- end }}
 {{- end -}}
