@@ -48,6 +48,9 @@ func TestDefaultValues(t *testing.T) {
 	ctrl, node := m.Deployments[0], m.DaemonSets[0]
 	checkController(t, ctrl)
 	checkNode(t, node, "/var/lib/kubelet", "/var/lib/cassfs")
+	if c := container(t, node.Spec.Template.Spec, "csi-driver"); c.LivenessProbe != nil || c.ReadinessProbe == nil {
+		t.Errorf("by default the node plugin must report health as readiness and never restart on it")
+	}
 	checkPinnedSidecars(t, append(ctrl.Spec.Template.Spec.Containers, node.Spec.Template.Spec.Containers...), "registry.k8s.io/sig-storage/")
 	checkWiring(t, m)
 	checkRBAC(t, m, ctrl.Spec.Template.Spec.ServiceAccountName)
@@ -84,6 +87,9 @@ func TestAllValues(t *testing.T) {
 	ctrl, node := m.Deployments[0], m.DaemonSets[0]
 	checkController(t, ctrl)
 	checkNode(t, node, "/var/snap/microk8s/common/var/lib/kubelet", "/data/cassfs-state")
+	if c := container(t, node.Spec.Template.Spec, "csi-driver"); c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Port.String() != "healthz" {
+		t.Errorf("node.restartOnFailedProbe must add a liveness probe")
+	}
 	checkPinnedSidecars(t, append(ctrl.Spec.Template.Spec.Containers, node.Spec.Template.Spec.Containers...), "registry.example.com/mirror/")
 	checkWiring(t, m)
 

@@ -38,8 +38,10 @@ func checkWiring(t *testing.T, m *manifest) {
 					t.Errorf("%s/%s mounts unknown volume %s", name, c.Name, vm.Name)
 				}
 			}
-			if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && !ports[p.HTTPGet.Port.String()] {
-				t.Errorf("%s/%s probes port %s it does not declare", name, c.Name, p.HTTPGet.Port.String())
+			for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+				if p != nil && p.HTTPGet != nil && !ports[p.HTTPGet.Port.String()] {
+					t.Errorf("%s/%s probes port %s it does not declare", name, c.Name, p.HTTPGet.Port.String())
+				}
 			}
 		}
 	}
