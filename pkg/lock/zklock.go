@@ -159,6 +159,17 @@ func (z *ZK) attempt(ctx context.Context, s *zkSession, dir string, mode Mode, w
 		return nil, err
 	}
 	me, _ := parseNode(path[len(dir)+1:])
+	// The token (czxid) is read in parallel with the first listing: requests are pipelined on the connection.
+	type stat struct {
+		exists bool
+		st     *zk.Stat
+		err    error
+	}
+	statCh := make(chan stat, 1)
+	go func() {
+		exists, st, err := s.conn.Exists(path)
+		statCh <- stat{exists, st, err}
+	}()
 	for {
 		kids, _, err := s.conn.Children(dir)
 		if err != nil {
@@ -198,8 +209,12 @@ func (z *ZK) attempt(ctx context.Context, s *zkSession, dir string, mode Mode, w
 			return nil, ErrClosed
 		}
 	}
+	first := <-statCh
 	for {
-		exists, st, err := s.conn.Exists(path)
+		exists, st, err := first.exists, first.st, first.err
+		if err != nil || !exists { // look again: the first answer may predate a reconnection
+			exists, st, err = s.conn.Exists(path)
+		}
 		if err == nil && !exists {
 			return nil, errSessionGone
 		}

@@ -1,0 +1,57 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"math"
+	"syscall"
+	"testing"
+)
+
+// A mount cut off from ZooKeeper loses its file locks: its owner's next lock request is EIO, the other mount
+// gets the range once the session expires, and after reconnection the mount locks normally again.
+func TestZKFilesSessionLossIsEIO(t *testing.T) {
+	cfg := internalConfig(t)
+	d := &cutDialer{}
+	cfgA := cfg
+	cfgA.Dialer = d.dial
+	za, zb := mustZK(t, cfgA), mustZK(t, cfg)
+	fa, fb := NewZKFiles(za), NewZKFiles(zb)
+	a, b := Owner{Session: "mount-a", ID: 7}, Owner{Session: "mount-b", ID: 7}
+	all := FileLock{Start: 0, End: math.MaxUint64, Type: WriteLock, Pid: 1}
+	if err := fa.SetLk(tctx(t), 1, a, all, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := fa.Flock(tctx(t), 1, a, WriteLock, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.SetLk(tctx(t), 1, b, all, false); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("b while a holds = %v, want EAGAIN", err)
+	}
+	d.set(true)
+	// b's blocking request is granted once ZooKeeper expires a's session.
+	if err := fb.SetLk(tctx(t), 1, b, all, true); err != nil {
+		t.Fatalf("b after a's session expired: %v", err)
+	}
+	d.set(false)
+	if err := fa.SetLk(tctx(t), 1, a, FileLock{Start: 0, End: 9, Type: ReadLock}, false); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("a's owner after its session was lost = %v, want EIO", err)
+	}
+	if err := fa.Flock(tctx(t), 1, a, WriteLock, false); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("a's flock owner after its session was lost = %v, want EIO", err)
+	}
+	// Reported once: the owner starts afresh (it now conflicts with b, as it should).
+	if err := fa.SetLk(tctx(t), 1, a, FileLock{Start: 0, End: 9, Type: ReadLock}, false); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("a's owner retrying = %v, want EAGAIN", err)
+	}
+	if err := fa.ReleaseOwner(tctx(t), 1, a); err != nil {
+		t.Fatalf("release after loss = %v, want nil", err)
+	}
+	if err := fa.SetLk(tctx(t), 2, a, all, false); err != nil {
+		t.Fatalf("a on another inode after reconnect: %v", err)
+	}
+	got, err := fb.GetLk(context.Background(), 2, b, all)
+	if err != nil || got.Type != WriteLock {
+		t.Fatalf("b sees a's new lock: %+v %v", got, err)
+	}
+}
