@@ -12,7 +12,8 @@ import (
 var ErrCompactRace = errors.New("chunks: concurrent compaction or truncation")
 
 // Compact merges the settled slices of (ino, chunk) into as few new slices as the data's extents allow (runs of
-// data separated by at least BlockSize of zeros stay apart), then deletes the merged slice rows and their blocks.
+// data separated by at least BlockSize of zeros stay apart; ranges where a zero slice wins stay zero slices),
+// then deletes the merged slice rows and their blocks. It does nothing when that would not reduce the count.
 //
 // A slice is settled when its timestamp is older than this Store's wall clock minus CompactSettle; every slice of
 // the chunk with a smaller timestamp has been inserted by then (see the package documentation), so the merged
@@ -35,23 +36,19 @@ func (s *Store) Compact(ctx context.Context, ino uint64, chunk uint64) error {
 		return nil
 	}
 	bs := uint64(s.cfg.BlockSize)
-	segs := plan(old, 0, s.cfg.ChunkSize)
-	exts := extents(segs, bs)
-	if len(exts) >= len(old) {
+	rs := runs(plan(old, 0, s.cfg.ChunkSize), bs)
+	if len(rs) >= len(old) {
 		return nil // nothing to gain
 	}
 	top := old[len(old)-1].key
-	merged := make([]slice, len(exts))
-	for k, e := range exts {
-		nb := (e[1] - e[0] + bs - 1) / bs
-		merged[k] = slice{
-			key:     sliceKey{ts: top.ts, writer: top.writer, gen: randomID()},
-			pos:     e[0],
-			length:  e[1] - e[0],
-			bwriter: s.writer,
-			bseq:    s.seq.Add(int64(nb)) - int64(nb),
-			bsize:   bs,
+	merged := make([]slice, len(rs))
+	for k, r := range rs {
+		m := slice{key: sliceKey{ts: top.ts, writer: top.writer, gen: randomID()}, pos: r.a, length: r.b - r.a, zero: r.zero}
+		if !r.zero {
+			nb := (m.length + bs - 1) / bs
+			m.bwriter, m.bseq, m.bsize = s.writer, s.seq.Add(int64(nb))-int64(nb), bs
 		}
+		merged[k] = m
 	}
 	if err := s.writeMerged(ctx, ino, old, merged); err != nil {
 		// Blocks of the merged slices are not referenced yet: remove them (best effort).

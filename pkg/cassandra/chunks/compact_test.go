@@ -26,14 +26,14 @@ func writeRandom(t *testing.T, s *Store, ino uint64, r *rand.Rand, n, span int) 
 	return model
 }
 
-// mergedCount is the number of slices a compaction of chunk 0 of ino should produce now (one per extent of data).
+// mergedCount is the number of slices a compaction of chunk 0 of ino should produce now (one per run).
 func mergedCount(t *testing.T, s *Store, ino uint64) int {
 	t.Helper()
 	l, err := s.loadList(context.Background(), ino, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(extents(plan(l, 0, s.cfg.ChunkSize), uint64(s.cfg.BlockSize)))
+	return len(runs(plan(l, 0, s.cfg.ChunkSize), uint64(s.cfg.BlockSize)))
 }
 
 func TestCompactPreservesContentAndReducesSlices(t *testing.T) {
@@ -60,14 +60,15 @@ func TestCompactPreservesContentAndReducesSlices(t *testing.T) {
 		t.Fatalf("OnManySlices calls %v, want the first at 21 slices", hinted)
 	}
 	blocksBefore := countRows(t, session, ks, "blocks")
+	want := mergedCount(t, s, ino)
 	if err := s.Compact(ctx, ino, 0); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := s.SliceCount(ctx, ino, 0)
 	fresh := newStore(t, session, ks, cfg)
 	freshCount, _ := fresh.SliceCount(ctx, ino, 0)
-	if after > 2 || freshCount != after {
-		t.Fatalf("after compaction: %d slices cached, %d stored; want the same, at most 2", after, freshCount)
+	if after != want || freshCount != after || after > 3 {
+		t.Fatalf("after compaction: %d slices cached, %d stored; want %d (at most 3)", after, freshCount, want)
 	}
 	if n := countRows(t, session, ks, "blocks"); n >= blocksBefore || n > 13 {
 		t.Fatalf("blocks: %d before, %d after compaction (want at most 13 for 800 KiB)", blocksBefore, n)
@@ -191,4 +192,50 @@ func TestConcurrentCompactions(t *testing.T) {
 		t.Fatalf("%d slices after a final compaction, want 1", n)
 	}
 	expectEqual(t, "after final compaction", mustRead(t, b, ino, 0, len(model), size), model)
+}
+
+// A compaction that read the chunk before a truncation (or before another compaction that merged a truncation)
+// and lands its merged slice afterwards must not bring the truncated bytes back.
+func TestLateCompactionResultStaysHidden(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		truncate uint64 // new size, inside chunk 0 (0: the whole chunk)
+		compact  bool   // another mount compacts after truncating
+	}{
+		{"truncate whole chunk", 0, false},
+		{"truncate inside chunk", 300 << 10, false},
+		{"truncate then another compaction", 300 << 10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			session, ks := testKeyspace(t)
+			cfg := smallConfig()
+			slow := newStore(t, session, ks, cfg)
+			other := newStore(t, session, ks, cfg)
+			r := rand.New(rand.NewPCG(39, uint64(tc.truncate)))
+			ctx := context.Background()
+			const ino = 34
+			model := writeRandom(t, slow, ino, r, 15, 900<<10)
+			size := uint64(len(model))
+			slow.afterCompactRead = func() {
+				other.Invalidate(ino)
+				if err := other.Truncate(ctx, ino, size, tc.truncate); err != nil {
+					t.Error(err)
+				}
+				if tc.compact {
+					if err := other.Compact(ctx, ino, 0); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			if err := slow.Compact(ctx, ino, 0); err != nil {
+				t.Fatal(err)
+			}
+			clear(model[tc.truncate:])
+			// The file is extended back to its old size: the tail must read as zeros on every mount.
+			for name, st := range map[string]*Store{"slow": slow, "other": other, "fresh": newStore(t, session, ks, cfg)} {
+				st.Invalidate(ino)
+				expectEqual(t, name+" after a late compaction", mustRead(t, st, ino, 0, len(model), size), model)
+			}
+		})
+	}
 }

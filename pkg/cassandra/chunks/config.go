@@ -17,7 +17,7 @@ const (
 	DefaultCacheBytes       = 64 << 20
 	DefaultParallelism      = 4
 	DefaultCompactThreshold = 100
-	DefaultCompactSettle    = 30 * time.Second
+	DefaultCompactSettle    = time.Minute
 	DefaultListCacheSlices  = 1 << 18
 	// MaxBlockSize keeps every stored cell near or under 1 MiB.
 	MaxBlockSize = 1 << 20
@@ -51,8 +51,8 @@ type Config struct {
 	// chunk has more than CompactThreshold slices, so that the caller can run Compact under its inode lock.
 	OnManySlices func(ino, chunk uint64, slices int)
 	// CompactSettle is how old (by this Store's wall clock) a slice must be before Compact merges it (default
-	// 30 s; negative means 0). It must exceed the worst clock skew between mounts plus the time a slice insert can
-	// take, so that no write still in flight can sort below a merged slice. See the package documentation.
+	// 1 minute; negative means 0, for tests). Slice inserts are given CompactSettle/2 to be acknowledged, so the
+	// merge is safe while clocks of mounts differ by less than CompactSettle/2. See the package documentation.
 	CompactSettle time.Duration
 	// ListCacheSlices bounds the number of slice records cached across all chunks (default 262144).
 	ListCacheSlices int

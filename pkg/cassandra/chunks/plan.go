@@ -56,11 +56,16 @@ func (s *slice) blockLen(i int) uint64 {
 }
 
 // segment is a piece of a read plan: chunk bytes [off, off+length) come from slice src (an index into the list
-// given to plan), or are zeros when src < 0 (a hole, or a zero slice).
+// given to plan), or are zeros when src < 0: srcHole where no slice covers them, srcZero where a zero slice wins.
 type segment struct {
 	off, length uint64
 	src         int
 }
+
+const (
+	srcHole = -1
+	srcZero = -2
+)
 
 // sortSlices orders a slice list oldest first.
 func sortSlices(l []slice) {
@@ -84,7 +89,7 @@ func plan(l []slice, a, b uint64) []segment {
 		}
 		src := i
 		if s.zero {
-			src = -1
+			src = srcZero
 		}
 		var rest []span
 		for _, o := range open {
@@ -104,7 +109,7 @@ func plan(l []slice, a, b uint64) []segment {
 		open = rest
 	}
 	for _, o := range open {
-		segs = append(segs, segment{off: o.a, length: o.b - o.a, src: -1})
+		segs = append(segs, segment{off: o.a, length: o.b - o.a, src: srcHole})
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].off < segs[j].off })
 	// Merge neighbours that continue each other (same source, or both zeros).
@@ -146,19 +151,44 @@ func pieces(s *slice, sg segment, dstBase uint64) []blockPiece {
 	return out
 }
 
-// extents groups the data segments of a plan into runs to rewrite as compacted slices: data segments separated
-// by fewer than gap zero bytes join one run (the zeros are stored); zero segments at the edges are dropped.
-func extents(segs []segment, gap uint64) [][2]uint64 {
-	var out [][2]uint64
+// run is a range of a chunk that a compaction rewrites as one slice: data (zeros in it stored as bytes), or
+// zeros (a zero slice, no blocks).
+type run struct {
+	a, b uint64
+	zero bool
+}
+
+// runs groups a plan into the slices a compaction writes. Data segments separated by fewer than gap bytes of
+// zeros join one data run. Zero-slice segments outside data runs become zero runs: they still hide older data that
+// might reappear (a compaction that lost a race and lands its result late), so they are kept. Holes are dropped.
+func runs(segs []segment, gap uint64) []run {
+	var data []run
 	for _, sg := range segs {
 		if sg.src < 0 {
 			continue
 		}
-		if n := len(out); n > 0 && sg.off-out[n-1][1] < gap {
-			out[n-1][1] = sg.off + sg.length
+		if n := len(data); n > 0 && sg.off-data[n-1].b < gap {
+			data[n-1].b = sg.off + sg.length
 			continue
 		}
-		out = append(out, [2]uint64{sg.off, sg.off + sg.length})
+		data = append(data, run{a: sg.off, b: sg.off + sg.length})
 	}
-	return out
+	// Data runs are unions of whole segments: every zero segment lies wholly inside one or wholly outside all.
+	var out []run
+	d := 0
+	for _, sg := range segs {
+		for d < len(data) && data[d].b <= sg.off {
+			out = append(out, data[d])
+			d++
+		}
+		if sg.src != srcZero || (d < len(data) && data[d].a <= sg.off) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].zero && out[n-1].b == sg.off {
+			out[n-1].b += sg.length
+			continue
+		}
+		out = append(out, run{a: sg.off, b: sg.off + sg.length, zero: true})
+	}
+	return append(out, data[d:]...)
 }

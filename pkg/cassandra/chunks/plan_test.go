@@ -22,7 +22,7 @@ func winners(l []slice, n uint64) []int {
 	for i := range l { // oldest first: later ones overwrite
 		for x := l[i].pos; x < l[i].end() && x < n; x++ {
 			if l[i].zero {
-				w[x] = -1
+				w[x] = srcZero
 			} else {
 				w[x] = i
 			}
@@ -108,17 +108,26 @@ func TestPiecesCoverSegment(t *testing.T) {
 	}
 }
 
-func TestExtents(t *testing.T) {
+func TestRuns(t *testing.T) {
 	segs := []segment{
-		{0, 10, -1}, {10, 5, 0}, {15, 3, -1}, {18, 2, 1}, {20, 50, -1}, {70, 1, 2}, {71, 9, -1},
+		{0, 10, srcHole}, {10, 5, 0}, {15, 3, srcZero}, {18, 2, 1}, {20, 50, srcHole}, {70, 1, 2}, {71, 9, srcZero},
+		{80, 20, srcHole}, {100, 5, srcZero},
 	}
-	got := extents(segs, 10)
-	want := [][2]uint64{{10, 20}, {70, 71}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("extents = %v, want %v", got, want)
+	got := runs(segs, 10)
+	want := []run{{10, 20, false}, {70, 71, false}, {71, 80, true}, {100, 105, true}}
+	if len(got) != len(want) {
+		t.Fatalf("runs = %v, want %v", got, want)
 	}
-	if got := extents([]segment{{0, 100, -1}}, 10); len(got) != 0 {
-		t.Fatalf("extents of zeros = %v", got)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("runs = %v, want %v", got, want)
+		}
+	}
+	if got := runs([]segment{{0, 100, srcHole}}, 10); len(got) != 0 {
+		t.Fatalf("runs of a hole = %v", got)
+	}
+	if got := runs([]segment{{0, 50, srcZero}, {50, 50, srcHole}}, 10); len(got) != 1 || !got[0].zero {
+		t.Fatalf("runs of a zero slice = %v", got)
 	}
 }
 

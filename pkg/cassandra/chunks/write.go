@@ -97,6 +97,12 @@ func (s *Store) putBlock(ctx context.Context, ino uint64, id blockID, raw []byte
 
 // appendSlice stamps sl with a fresh key of this Store (gen 0), inserts it and adds it to the cached list.
 func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
+	if d := s.cfg.CompactSettle / 2; d > 0 {
+		// Bound the time between the slice's stamp and its acknowledgement (see CompactSettle).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	sl.key = sliceKey{ts: s.clock.next(), writer: s.writer}
 	if err := s.insertSlice(ctx, ino, chunk, sl); err != nil {
 		return err
@@ -118,10 +124,14 @@ func (s *Store) insertSlice(ctx context.Context, ino, chunk uint64, sl slice) er
 	return nil
 }
 
-// Truncate makes [newSize, oldSize) of ino read as zeros from now on: the chunk holding newSize gets a zero slice
-// from newSize to its end, and every chunk wholly at or past newSize (up to the one holding oldSize-1) loses its
-// slices and blocks. A later extension therefore reads zeros. Nothing happens when newSize >= oldSize.
-// Callers serialise Truncate with other writers of ino (a write racing with a truncation may survive it).
+// Truncate makes [newSize, oldSize) of ino read as zeros from now on, so that a later extension reads zeros:
+// the chunk holding newSize gets a zero slice from newSize to its end, and every chunk wholly at or past newSize
+// (up to the one holding oldSize-1) gets a zero slice over the whole chunk, after which the slices that were
+// there before and their blocks are deleted. Nothing happens when newSize >= oldSize.
+//
+// The zero slices stay as markers: a compaction that read the chunk before the truncation and lands its result
+// afterwards writes slices that sort below the marker, so the truncated bytes never come back. Callers
+// serialise Truncate with other writers of ino (a write racing with a truncation may survive it).
 func (s *Store) Truncate(ctx context.Context, ino uint64, oldSize, newSize uint64) error {
 	if newSize >= oldSize {
 		return nil
@@ -131,34 +141,33 @@ func (s *Store) Truncate(ctx context.Context, ino uint64, oldSize, newSize uint6
 	}
 	cs := s.cfg.ChunkSize
 	first := newSize / cs
-	if rel := newSize % cs; rel != 0 {
-		// Read the boundary chunk afresh (not from the cache) so that the zero slice sorts after every slice
-		// there now, including other mounts' ones.
-		if _, err := s.refresh(ctx, ino, first); err != nil {
-			return err
-		}
-		if err := s.appendSlice(ctx, ino, first, slice{pos: rel, length: cs - rel, zero: true}); err != nil {
-			return err
-		}
-		first++
-	}
 	last := (oldSize + cs - 1) / cs // exclusive
-	if first >= last {
-		return nil
-	}
 	return parallel(ctx, int(last-first), s.cfg.Parallelism, func(ctx context.Context, i int) error {
-		return s.clearChunk(ctx, ino, first+uint64(i))
+		chunk := first + uint64(i)
+		from := uint64(0)
+		if chunk == first {
+			from = newSize % cs
+		}
+		return s.zeroChunk(ctx, ino, chunk, from)
 	})
 }
 
-// clearChunk deletes every slice of (ino, chunk) that exists now (by exact key, so that slices written later
-// survive), then their blocks. A crash in between leaks blocks, never leaves a slice without its blocks.
-func (s *Store) clearChunk(ctx context.Context, ino, chunk uint64) error {
-	l, err := s.loadList(ctx, ino, chunk)
+// zeroChunk makes chunk bytes [from, ChunkSize) read as zeros with a zero slice that sorts after every slice there
+// now (the list is read afresh, not from the cache, so other mounts' slices count too). When from is 0 it then
+// deletes the slices it read (by exact key: slices written later survive) and their blocks; a crash in between
+// leaks blocks, never leaves a visible slice without its blocks.
+func (s *Store) zeroChunk(ctx context.Context, ino, chunk, from uint64) error {
+	l, err := s.refresh(ctx, ino, chunk)
 	if err != nil {
 		return err
 	}
-	if len(l) == 0 {
+	if from == 0 && len(l) == 0 {
+		return nil // nothing to hide
+	}
+	if err := s.appendSlice(ctx, ino, chunk, slice{pos: from, length: s.cfg.ChunkSize - from, zero: true}); err != nil {
+		return err
+	}
+	if from != 0 || len(l) == 0 {
 		return nil
 	}
 	if err := s.deleteSlices(ctx, ino, chunk, l); err != nil {
