@@ -8,8 +8,11 @@ import (
 
 // fastHostProvider is a zk.HostProvider that, unlike the library's default, does not sleep a full second after
 // trying every server once: it backs off from 50 ms to 1 s, and resets once a connection succeeds. (The library
-// sleeps only when Next reports retryStart, which this provider never does; it sleeps itself instead.)
+// sleeps only when Next reports retryStart, which this provider reports only once quit is closed: the
+// library then notices its Close, which it checks only there, and fails requests still waiting to be sent.)
 type fastHostProvider struct {
+	quit chan struct{} // closed when the connection is being closed
+
 	mu      sync.Mutex
 	servers []string
 	next    int
@@ -54,8 +57,17 @@ func (h *fastHostProvider) Next() (string, bool) {
 	h.next = (h.next + 1) % len(h.servers)
 	h.tried++
 	h.mu.Unlock()
+	select {
+	case <-h.quit:
+		return s, true
+	default:
+	}
 	if sleep > 0 {
-		time.Sleep(sleep)
+		select {
+		case <-time.After(sleep):
+		case <-h.quit:
+			return s, true
+		}
 	}
 	return s, false
 }

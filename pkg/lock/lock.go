@@ -1,9 +1,3 @@
-// Package lock gives CassFS the coordination Cassandra cannot: named exclusive and shared locks with fencing
-// tokens, leader election for single-owner background work, and POSIX/BSD file locks shared by every mount of a
-// ReadWriteMany volume.
-//
-// Two implementations share one contract and one conformance suite (locktest.Run): the ZooKeeper one for volumes
-// mounted on several nodes, and an in-process one for single-node volumes, which never need ZooKeeper.
 package lock
 
 import (

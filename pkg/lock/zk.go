@@ -140,19 +140,27 @@ func createIfMissing(c *zk.Conn, path string, acl []zk.ACL) error {
 
 // session returns the current session once it is established.
 func (z *ZK) session(ctx context.Context) (*zkSession, error) {
-	z.mu.Lock()
-	s, closed := z.sess, z.closed
-	z.mu.Unlock()
-	if closed {
-		return nil, ErrClosed
-	}
-	select {
-	case <-s.ready:
-		return s, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-z.done:
-		return nil, ErrClosed
+	for {
+		z.mu.Lock()
+		s, closed := z.sess, z.closed
+		z.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		select {
+		case <-s.ready:
+			return s, nil
+		case <-s.lost: // lost before it was ready: wait for its successor
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-z.done:
+			return nil, ErrClosed
+		}
 	}
 }
 

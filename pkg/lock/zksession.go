@@ -16,6 +16,7 @@ import (
 type zkSession struct {
 	z         *ZK
 	conn      *zk.Conn      // set before ready is closed
+	hosts     *fastHostProvider
 	ready     chan struct{} // closed once connected (and authenticated)
 	lost      chan struct{} // closed when the session is lost or ended
 	connected chan struct{} // closed at the first StateHasSession
@@ -35,6 +36,7 @@ func (z *ZK) newSession() *zkSession {
 		lost:      make(chan struct{}),
 		connected: make(chan struct{}),
 		stale:     make(map[string]struct{}),
+		hosts:     &fastHostProvider{quit: make(chan struct{})},
 	}
 	dial := z.cfg.Dialer
 	if dial == nil {
@@ -58,7 +60,7 @@ func (z *ZK) newSession() *zkSession {
 		}
 	}
 	conn, _, err := zk.Connect(z.cfg.Servers, z.cfg.SessionTimeout,
-		zk.WithHostProvider(&fastHostProvider{}),
+		zk.WithHostProvider(s.hosts),
 		zk.WithDialer(dial),
 		zk.WithEventCallback(s.event),
 		zk.WithLogger(zkLogger{z.log}),
@@ -166,6 +168,7 @@ func (s *zkSession) closeConn() {
 	s.ended = true
 	s.mu.Unlock()
 	if !ended && s.conn != nil {
+		close(s.hosts.quit)
 		s.conn.Close()
 	}
 }
