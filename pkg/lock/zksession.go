@@ -15,7 +15,7 @@ import (
 // expiry is never used, so "same zkSession" always means "same ZooKeeper session".
 type zkSession struct {
 	z         *ZK
-	conn      *zk.Conn      // set before ready is closed
+	conn      *zk.Conn // set before ready is closed
 	hosts     *fastHostProvider
 	ready     chan struct{} // closed once connected (and authenticated)
 	lost      chan struct{} // closed when the session is lost or ended
