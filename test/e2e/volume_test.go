@@ -53,7 +53,7 @@ func TestReadWriteManyAcrossNodes(t *testing.T) {
 	token := randomSuffix()
 	createPod(t, ns, podOpts{name: "a", pvc: "shared", node: nodeA,
 		script: "set -e; echo " + token + " > /data/from-a; sync; " +
-			"exec flock -x /data/lock sh -c 'touch /data/a-holds-lock; echo locked; exec sleep 3600'"})
+			"exec flock -x /data/lock -c 'touch /data/a-holds-lock; echo locked; exec sleep 3600'"})
 	waitLogLine(t, ns, "a", "locked")
 
 	// B waits for A's marker, reports what it reads and whether the lock is free, then waits for the lock.
@@ -81,7 +81,7 @@ func TestOnlineExpansion(t *testing.T) {
 	ns := newNamespace(t)
 	createPVC(t, ns, "grow", *storageClass, corev1.ReadWriteOnce, "1Gi")
 	createPod(t, ns, podOpts{name: "df", pvc: "grow",
-		script: "while true; do echo df=$(df -k /data | tail -n 1 | awk '{print $2}'); sleep 3; done"})
+		script: "while true; do echo df=$(df -P -k /data | tail -n 1 | awk '{print $2}'); sleep 3; done"})
 	waitPodPhase(t, ns, "df", corev1.PodRunning)
 	before := dfKiB(t, waitLogLine(t, ns, "df", "df="))
 	if before < 900*1024 || before > 1100*1024 {
