@@ -239,3 +239,42 @@ func TestLateCompactionResultStaysHidden(t *testing.T) {
 		})
 	}
 }
+
+func TestCompactorCompactsHintedChunks(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfg := smallConfig()
+	cfg.CompactThreshold = 10
+	var mu sync.Mutex
+	var locked []uint64
+	comp := NewCompactor(func(ctx context.Context, ino uint64) (func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		locked = append(locked, ino)
+		return func() {}, nil
+	}, nil)
+	cfg.OnManySlices = comp.Hint
+	s := newStore(t, session, ks, cfg)
+	comp.Start(s)
+	defer comp.Close()
+	r := rand.New(rand.NewPCG(43, 44))
+	ctx := context.Background()
+	const ino = 35
+	model := writeRandom(t, s, ino, r, 14, 500<<10)
+	if err := comp.Drain(ctx); err != nil { // whatever the worker has not done yet
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(locked) == 0 {
+		t.Fatal("the compactor never took the inode lock")
+	}
+	for _, ino2 := range locked {
+		if ino2 != ino {
+			t.Fatalf("lock taken for inode %d", ino2)
+		}
+	}
+	mu.Unlock()
+	if n, _ := s.SliceCount(ctx, ino, 0); n > 10 {
+		t.Fatalf("%d slices after the compactor ran", n)
+	}
+	expectEqual(t, "after background compaction", mustRead(t, newStore(t, session, ks, cfg), ino, 0, len(model), uint64(len(model))), model)
+}
