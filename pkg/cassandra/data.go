@@ -40,6 +40,7 @@ func (v *Volume) file(ctx context.Context, ino store.Ino) (inode, error) {
 	}
 	switch n.Type {
 	case store.TypeFile:
+		v.observe(n)
 		return n, nil
 	case store.TypeDir:
 		return inode{}, syscall.EISDIR
@@ -91,8 +92,32 @@ func (v *Volume) setSize(ctx context.Context, ino store.Ino, size uint64, growOn
 	if err != nil {
 		return store.Attr{}, err
 	}
+	v.saw(n)
 	v.addUsage(ctx, delta, 0)
 	return n.Attr, nil
+}
+
+// observe drops the data path's cached view of file n if the inode changed since this session last saw it:
+// every write and truncation changes the inode's version, so a session reads what other mounts wrote before
+// (and not only at Open).
+func (v *Volume) observe(n inode) {
+	v.mu.Lock()
+	last, ok := v.seen[n.Ino]
+	v.mu.Unlock()
+	if !ok || last != n.ver {
+		v.data.Invalidate(uint64(n.Ino))
+		v.saw(n)
+	}
+}
+
+// saw records the inode version this session's cached view of the file corresponds to.
+func (v *Volume) saw(n inode) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.seen) > 1<<16 {
+		clear(v.seen)
+	}
+	v.seen[n.Ino] = n.ver
 }
 
 // Read implements store.Data.
@@ -203,6 +228,9 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 	})
 	if err != nil {
 		return store.Attr{}, err
+	}
+	if n.Type == store.TypeFile {
+		v.saw(n)
 	}
 	v.addUsage(ctx, delta, 0)
 	return n.Attr, nil

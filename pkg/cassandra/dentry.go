@@ -123,14 +123,6 @@ func (v *Volume) unseal(ctx context.Context, dir store.Ino) error {
 	return nil
 }
 
-// dropDirPartition deletes a removed directory's (empty) partition, static column included.
-func (v *Volume) dropDirPartition(ctx context.Context, dir store.Ino) error {
-	if _, _, err := cas(ctx, v.q(`DELETE FROM {ks}.dentries WHERE parent = ? IF sealed = true`, int64(dir))); err != nil {
-		return fmt.Errorf("cassandra: drop directory %d: %w", dir, err)
-	}
-	return nil
-}
-
 // listEntries returns up to limit entries of dir after name after (limit <= 0: all).
 func (v *Volume) listEntries(ctx context.Context, dir store.Ino, after string, limit int) ([]store.Dirent, error) {
 	stmt := `SELECT name, ino, type FROM {ks}.dentries WHERE parent = ? AND name > ?`

@@ -26,7 +26,9 @@ type intent struct {
 	Dst       store.Ino // the replaced (rename) or swapped (exchange) inode; 0 if none
 	DstType   store.FileType
 
-	id string // the row's timeuuid, once written
+	id         string // the row's timeuuid, once written
+	counted    bool   // the source's nlink was raised for the new name
+	oldRemoved bool   // the old entry was removed by this rename
 }
 
 func (v *Volume) writeIntent(ctx context.Context, in intent) (string, error) {

@@ -302,7 +302,12 @@ func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) error
 	if _, err := v.dir(ctx, parent); err != nil {
 		return err
 	}
-	e, err := v.getEntry(ctx, parent, name, false)
+	unlock, err := v.lockRename(ctx) // a directory is never removed while a rename moves it
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	e, err := v.getEntry(ctx, parent, name, true)
 	if err != nil {
 		return err
 	}

@@ -36,12 +36,16 @@ func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string
 	if err := v.checkOpen(); err != nil {
 		return err
 	}
-	if oldParent != newParent {
-		lease, err := v.locker.Lock(ctx, renameLock, lock.Exclusive)
+	locked, err := v.renameNeedsLock(ctx, oldParent, oldName, newParent, newName, flags)
+	if err != nil {
+		return err
+	}
+	if locked {
+		unlock, err := v.lockRename(ctx)
 		if err != nil {
-			return fmt.Errorf("cassandra: rename lock: %w", err)
+			return err
 		}
-		defer lease.Unlock(context.WithoutCancel(ctx))
+		defer unlock()
 	}
 	for attempt := 0; ; attempt++ {
 		err := v.renameOnce(ctx, oldParent, oldName, newParent, newName, flags)
@@ -52,6 +56,34 @@ func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string
 			return fmt.Errorf("cassandra: rename: entries keep changing: %w", syscall.EIO)
 		}
 	}
+}
+
+// renameNeedsLock reports whether a rename must hold the volume's rename lock: across directories, exchanges,
+// and whenever a directory is moved or replaced (rmdir takes it too, so a directory is never removed while it
+// moves). Same-directory renames of other files are one conditional batch and need no lock.
+func (v *Volume) renameNeedsLock(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) (bool, error) {
+	if oldParent != newParent || flags&store.RenameExchange != 0 {
+		return true, nil
+	}
+	for _, name := range []string{oldName, newName} {
+		e, err := v.getEntry(ctx, oldParent, name, false)
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			return false, err
+		}
+		if err == nil && e.typ == store.TypeDir {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// lockRename takes the volume's rename lock; the returned function releases it.
+func (v *Volume) lockRename(ctx context.Context) (func(), error) {
+	lease, err := v.locker.Lock(ctx, renameLock, lock.Exclusive)
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: rename lock: %w", err)
+	}
+	return func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }, nil
 }
 
 // errRetry: an entry changed between reading and the conditional write; start again.
@@ -126,7 +158,7 @@ func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName st
 	if oldParent == newParent {
 		moved = v.renameInDir(ctx, in)
 	} else {
-		moved = v.renameAcross(ctx, in)
+		moved = v.renameAcross(ctx, &in)
 	}
 	if moved != nil {
 		if in.Dst != 0 && in.DstType == store.TypeDir && !errors.Is(moved, errCrashed) {
@@ -183,14 +215,36 @@ func (v *Volume) renameInDir(ctx context.Context, in intent) error {
 }
 
 // renameAcross moves the entry between directories (the caller holds the rename lock).
-func (v *Volume) renameAcross(ctx context.Context, in intent) error {
-	id, err := v.writeIntent(ctx, in)
+func (v *Volume) renameAcross(ctx context.Context, in *intent) error {
+	id, err := v.writeIntent(ctx, *in)
 	if err != nil {
 		return err
 	}
 	in.id = id
 	if err := fail("rename.intent"); err != nil {
 		return err
+	}
+	if in.SrcType != store.TypeDir {
+		// Like link: count the new name before it exists, so that a concurrent unlink of the old name never
+		// sees the file's last link while the new entry is being made.
+		if _, err := v.updateInode(ctx, in.Src, func(n *inode) error {
+			if n.Nlink == 0 {
+				return syscall.ENOENT
+			}
+			n.Nlink++
+			return nil
+		}); err != nil {
+			_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+			return err
+		}
+		in.counted = true
+	}
+	undo := func() {
+		ctx := context.WithoutCancel(ctx)
+		if in.counted {
+			_, _ = v.dropLink(ctx, in.Src, now())
+		}
+		_ = v.deleteIntent(ctx, v.sid, id)
 	}
 	if in.Dst != 0 {
 		applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
@@ -200,12 +254,12 @@ func (v *Volume) renameAcross(ctx context.Context, in intent) error {
 		}
 		if err != nil {
 			if got, rerr := v.getEntry(ctx, in.NewParent, in.NewName, true); rerr != nil || got.ino != in.Src {
-				_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+				undo()
 				return err
 			}
 		}
 	} else if err := v.createEntry(ctx, in.NewParent, in.NewName, entry{in.Src, in.SrcType}); err != nil {
-		_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
+		undo()
 		if errors.Is(err, syscall.EEXIST) {
 			return errRetry
 		}
@@ -214,40 +268,46 @@ func (v *Volume) renameAcross(ctx context.Context, in intent) error {
 	if err := fail("rename.new"); err != nil {
 		return err
 	}
-	if err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); err != nil && !errors.Is(err, syscall.ENOENT) {
+	switch err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); {
+	case err == nil:
+		in.oldRemoved = true
+	case errors.Is(err, syscall.ENOENT):
+		// Unlinked or renamed meanwhile by someone who accounted for it: our count of the new name stays.
+	default:
 		return err
 	}
 	return fail("rename.old")
 }
 
-// finishRename does the steps after the entries moved: nlink and parent pointer of directories, the replaced
-// inode's link, times, and the intent.
+// finishRename does the steps after the entries moved: nlink and parent pointer of directories, the count taken
+// for a moved file's old name, the replaced inode's link, times, and the intent. An inode or directory removed
+// meanwhile is skipped.
 func (v *Volume) finishRename(ctx context.Context, in intent) error {
 	t := now()
+	var errs []error
+	step := func(err error) {
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, err)
+		}
+	}
 	if in.SrcType == store.TypeDir && in.OldParent != in.NewParent {
-		if _, err := v.updateInode(ctx, in.Src, func(n *inode) error {
+		_, err := v.updateInode(ctx, in.Src, func(n *inode) error {
 			n.parent, n.Ctime = in.NewParent, max(n.Ctime, t)
 			return nil
-		}); err != nil {
-			return err
-		}
-		if err := v.touchDir(ctx, in.OldParent, t, -1); err != nil {
-			return err
-		}
-		if err := v.touchDir(ctx, in.NewParent, t, 1); err != nil {
-			return err
-		}
+		})
+		step(err)
+		step(v.touchDir(ctx, in.OldParent, t, -1))
+		step(v.touchDir(ctx, in.NewParent, t, 1))
 	} else {
-		if err := v.touchCtime(ctx, in.Src); err != nil {
-			return err
+		if in.counted && in.oldRemoved {
+			_, err := v.dropLink(ctx, in.Src, t)
+			step(err)
+		} else {
+			step(v.touchCtime(ctx, in.Src))
 		}
-		if err := v.touchDir(ctx, in.OldParent, t, 0); err != nil {
-			return err
-		}
+		step(v.touchDir(ctx, in.OldParent, t, 0))
 		if in.OldParent != in.NewParent {
-			if err := v.touchDir(ctx, in.NewParent, t, 0); err != nil {
-				return err
-			}
+			step(v.touchDir(ctx, in.NewParent, t, 0))
 		}
 	}
 	if err := fail("rename.parents"); err != nil {
@@ -255,18 +315,15 @@ func (v *Volume) finishRename(ctx context.Context, in intent) error {
 	}
 	if in.Dst != 0 {
 		if in.DstType == store.TypeDir {
-			if err := v.touchDir(ctx, in.NewParent, t, -1); err != nil {
-				return err
-			}
+			step(v.touchDir(ctx, in.NewParent, t, -1))
 		}
-		if _, err := v.dropLink(ctx, in.Dst, t); err != nil {
-			return err
-		}
+		_, err := v.dropLink(ctx, in.Dst, t)
+		step(err)
 	}
-	if in.id != "" {
-		return v.deleteIntent(ctx, v.sid, in.id)
+	if len(errs) == 0 && in.id != "" {
+		step(v.deleteIntent(ctx, v.sid, in.id))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // exchange swaps two entries (renameat2 RENAME_EXCHANGE).
@@ -295,23 +352,58 @@ func (v *Volume) exchange(ctx context.Context, in intent) error {
 		return err
 	}
 	in.id = id
+	// Non-directories get a count for the moment both names refer to one of them (see renameAcross).
+	var counted []store.Ino
+	for _, side := range []entry{{in.Src, in.SrcType}, {in.Dst, in.DstType}} {
+		if side.typ == store.TypeDir {
+			continue
+		}
+		if _, err := v.updateInode(ctx, side.ino, func(n *inode) error { n.Nlink++; return nil }); err != nil {
+			return v.undoExchange(ctx, id, counted, err)
+		}
+		counted = append(counted, side.ino)
+	}
 	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
 		int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
-	if err != nil || !applied {
-		_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
-		if err != nil {
-			return fmt.Errorf("cassandra: exchange: %w", err)
-		}
-		return errRetry
+	if err == nil && !applied {
+		err = errRetry
+	}
+	if err != nil {
+		return v.undoExchange(ctx, id, counted, err)
 	}
 	if err := fail("exchange.new"); err != nil {
 		return err
 	}
-	if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-		int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))); err != nil {
+	applied, _, err = cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+		int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src)))
+	if err != nil {
 		return fmt.Errorf("cassandra: exchange: %w", err)
 	}
+	t := now()
+	for _, ino := range counted {
+		if !applied && ino == in.Src {
+			continue // the old name was removed meanwhile: the new one keeps the count
+		}
+		if _, err := v.dropLink(ctx, ino, t); err != nil && !errors.Is(err, syscall.ENOENT) {
+			return err
+		}
+		if !applied && ino == in.Dst {
+			// Its old entry is gone (replaced by the source) and the new one was never made: drop it too.
+			if _, err := v.dropLink(ctx, ino, t); err != nil && !errors.Is(err, syscall.ENOENT) {
+				return err
+			}
+		}
+	}
 	return v.finishExchange(ctx, in)
+}
+
+func (v *Volume) undoExchange(ctx context.Context, id string, counted []store.Ino, err error) error {
+	ctx = context.WithoutCancel(ctx)
+	for _, ino := range counted {
+		_, _ = v.dropLink(ctx, ino, now())
+	}
+	_ = v.deleteIntent(ctx, v.sid, id)
+	return err
 }
 
 func (v *Volume) finishExchange(ctx context.Context, in intent) error {

@@ -138,16 +138,13 @@ func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
 	return v.reclaim(ctx, n)
 }
 
-// reclaim deletes inode n and everything it owns.
+// reclaim deletes inode n and everything it owns. A removed directory's partition keeps its static sealed
+// marker (one cell): creates racing with the removal keep failing, and inode numbers are never reused.
 func (v *Volume) reclaim(ctx context.Context, n inode) error {
 	ctx = context.WithoutCancel(ctx)
 	switch n.Type {
 	case store.TypeFile:
 		if err := v.data.Delete(ctx, uint64(n.Ino), n.Size); err != nil {
-			return err
-		}
-	case store.TypeDir:
-		if err := v.dropDirPartition(ctx, n.Ino); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,8 @@ type Volume struct {
 	alloc  allocator
 
 	mu     sync.Mutex
-	opens  map[store.Ino]int // this session's open counts
+	opens  map[store.Ino]int   // this session's open counts
+	seen   map[store.Ino]int64 // inode version each file's cached data corresponds to
 	closed bool
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -87,7 +88,8 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 	}
 	v := &Volume{c: c, s: c.session, ks: info.Keyspace, spec: info.Spec, cons: cons, serial: serial,
 		sid: opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
-		log: slog.Default().With("volume", id, "session", opts.Session)}
+		seen: map[store.Ino]int64{},
+		log:  slog.Default().With("volume", id, "session", opts.Session)}
 	if v.locker == nil {
 		v.locker = lock.NewLocal()
 	}
