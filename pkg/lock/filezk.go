@@ -17,7 +17,8 @@ import (
 
 // ZKFiles is the FileLocker for volumes mounted on several nodes. It lives on a ZK Locker's session:
 //
-//   - Each owner's locks on an inode are one EPHEMERAL znode, <ns>/files/<ino>/<p|f>-<hex session>-<owner id>,
+//   - Each owner's locks on an inode are one EPHEMERAL znode,
+//     <ns>/files/<ino>/<p|f>-<hex mount session>-<owner id>-<hex ZooKeeper session>,
 //     holding its Ranges as JSON ("p" POSIX, "f" flock). A mount whose session dies loses them all at once,
 //     so a crashed node never leaves locks behind.
 //   - Every check-and-set runs under the named exclusive lock "file.<ino>" and commits in one multi-op that
@@ -47,21 +48,30 @@ func NewZKFiles(z *ZK) *ZKFiles { return &ZKFiles{z: z, held: make(map[heldKey]*
 
 func (f *ZKFiles) dir(ino uint64) string { return f.z.root + "/files/" + strconv.FormatUint(ino, 10) }
 
-func ownerNode(kind byte, o Owner) string {
-	return fmt.Sprintf("%c-%s-%d", kind, hex.EncodeToString([]byte(o.Session)), o.ID)
+// ownerNode names an owner's node. It carries the ZooKeeper session too: after a session is lost, the node of
+// the old session lingers until the server expires it, and must count as another owner's (a ghost that still
+// excludes), never be mistaken for ours and updated, since it dies with its session.
+func ownerNode(kind byte, o Owner, zkSession int64) string {
+	return fmt.Sprintf("%c-%s-%d-%x", kind, hex.EncodeToString([]byte(o.Session)), o.ID, uint64(zkSession))
+}
+
+// tableOwner is the owner as the table keys it: the mount's owner within one ZooKeeper session.
+func tableOwner(o Owner, zkSession int64) Owner {
+	return Owner{Session: fmt.Sprintf("%s\x00%x", o.Session, uint64(zkSession)), ID: o.ID}
 }
 
 func parseOwnerNode(name string) (kind byte, o Owner, ok bool) {
 	parts := strings.Split(name, "-")
-	if len(parts) != 3 || len(parts[0]) != 1 {
+	if len(parts) != 4 || len(parts[0]) != 1 {
 		return 0, o, false
 	}
 	sess, err1 := hex.DecodeString(parts[1])
 	id, err2 := strconv.ParseUint(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
+	zsid, err3 := strconv.ParseUint(parts[3], 16, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
 		return 0, o, false
 	}
-	return parts[0][0], Owner{Session: string(sess), ID: id}, true
+	return parts[0][0], tableOwner(Owner{Session: string(sess), ID: id}, int64(zsid)), true
 }
 
 // readTable loads every owner's locks of one kind on the inode.
@@ -120,7 +130,7 @@ func (f *ZKFiles) GetLk(ctx context.Context, ino uint64, owner Owner, lk FileLoc
 			}
 			return FileLock{}, f.errno(ctx, "getlk", err)
 		}
-		if c, ok := t.Conflict(owner, lk); ok {
+		if c, ok := t.Conflict(tableOwner(owner, s.conn.SessionID()), lk); ok {
 			return c, nil
 		}
 		return FileLock{Start: lk.Start, End: lk.End, Type: Unlock}, nil
@@ -239,7 +249,8 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 	if err != nil {
 		return retry(err)
 	}
-	if _, busy := t.Conflict(key.owner, lk); busy {
+	me := tableOwner(key.owner, s.conn.SessionID())
+	if _, busy := t.Conflict(me, lk); busy {
 		if !wait {
 			return blocked, watches, nil
 		}
@@ -255,9 +266,9 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 		watches[0], watches[1] = cw, dw
 		return blocked, watches, nil
 	}
-	old := t.Get(key.owner)
+	old := t.Get(me)
 	next := old.Set(lk)
-	path := dir + "/" + ownerNode(key.kind, key.owner)
+	path := dir + "/" + ownerNode(key.kind, key.owner, s.conn.SessionID())
 	data, err := json.Marshal(next)
 	if err != nil {
 		return done, watches, f.errno(ctx, "setlk", err)

@@ -3,9 +3,12 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // A mount cut off from ZooKeeper loses its file locks: its owner's next lock request is EIO, the other mount
@@ -53,5 +56,49 @@ func TestZKFilesSessionLossIsEIO(t *testing.T) {
 	got, err := fb.GetLk(context.Background(), 2, b, all)
 	if err != nil || got.Type != WriteLock {
 		t.Fatalf("b sees a's new lock: %+v %v", got, err)
+	}
+}
+
+// Right after a session loss the old session's owner node lingers until the server expires it. It must keep
+// excluding (it is a lock the server still holds), and the owner must not adopt and update it, since it dies
+// with the old session.
+func TestZKFilesGhostOfLostSessionExcludes(t *testing.T) {
+	cfg := internalConfig(t)
+	cfg.SessionTimeout = 15 * time.Second // loss declared after 5 s; the server expires the session after 15 s
+	d := &cutDialer{}
+	cfg.Dialer = d.dial
+	za := mustZK(t, cfg)
+	fa := NewZKFiles(za)
+	a := Owner{Session: "mount-a", ID: 7}
+	all := FileLock{Start: 0, End: math.MaxUint64, Type: WriteLock, Pid: 1}
+	if err := fa.SetLk(tctx(t), 1, a, all, false); err != nil {
+		t.Fatal(err)
+	}
+	za.mu.Lock()
+	old := za.sess
+	za.mu.Unlock()
+	d.set(true)
+	<-old.lost
+	d.set(false)
+	if err := fa.SetLk(tctx(t), 1, a, all, false); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("after loss = %v, want EIO", err)
+	}
+	err := fa.SetLk(tctx(t), 1, a, all, false)
+	if errors.Is(err, syscall.EAGAIN) {
+		// The ghost still holds the range; a blocking request is granted once the server expires it.
+		err = fa.SetLk(tctx(t), 1, a, all, true)
+	} else if err == nil {
+		t.Logf("the old session had already expired; the ghost case was not exercised")
+	}
+	if err != nil {
+		t.Fatalf("owner on the new session: %v", err)
+	}
+	s, err := za.session(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids, _, err := s.conn.Children(fa.dir(1))
+	if err != nil || len(kids) != 1 || !strings.HasSuffix(kids[0], fmt.Sprintf("-%x", uint64(s.conn.SessionID()))) {
+		t.Fatalf("owner nodes %v (%v), want one, of the new session", kids, err)
 	}
 }
