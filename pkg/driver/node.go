@@ -130,8 +130,19 @@ func (n *node) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolume
 		return nil, abortedf("unstage volume " + id)
 	}
 	defer n.locks.release(volumeKey(id))
-	if have, ok := n.state.get(dir); ok && have.VolumeID != id {
+	have, ok := n.state.get(dir)
+	if ok && have.VolumeID != id {
 		return nil, status.Errorf(codes.FailedPrecondition, "staging path %s holds volume %s, not %s", dir, have.VolumeID, id)
+	}
+	// The CO unpublishes before it unstages; a target left mounted would keep the FUSE filesystem alive (and
+	// the unmount waiting), so it goes first.
+	for path := range have.Targets {
+		if st, err := n.mountStatus(path); err == nil && (st == mounted || st == corrupted) {
+			n.log.Warn("unstage: target still published; unmounting it", "volume", id, "target", path)
+			if err := mount.CleanupMountPoint(path, n.mounter, true); err != nil {
+				return nil, internalf("unmount leftover target %s: %v", path, err)
+			}
+		}
 	}
 	if err := n.stager.Unstage(ctx, dir); err != nil {
 		return nil, toStatus("unstage volume "+id, err)

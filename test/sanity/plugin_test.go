@@ -17,6 +17,15 @@ import (
 	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
 )
 
+// tb is what the plugin helpers need of a *testing.T (a child plugin process has its own, see runChild).
+type tb interface {
+	Helper()
+	Cleanup(func())
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
 // plugin is a running CassFS CSI plugin (controller and node) on the real servers.
 type plugin struct {
 	endpoint string
@@ -47,7 +56,7 @@ func newPluginConfig(t *testing.T) pluginConfig {
 }
 
 // start runs the plugin in this process. Stop it with stop (the test's cleanup does it too).
-func (c pluginConfig) start(t *testing.T) *plugin {
+func (c pluginConfig) start(t tb) *plugin {
 	t.Helper()
 	pool := cassbackend.NewPool(cassandra.ClusterConfig{Hosts: testenv.CassandraHosts(), Timeout: 30 * time.Second})
 	zkc := &cassbackend.ZooKeeper{Servers: testenv.ZooKeeperServers(), Chroot: c.zkChroot}
@@ -83,7 +92,7 @@ func (c pluginConfig) start(t *testing.T) *plugin {
 }
 
 // stop ends the plugin (unmounting what it serves); calling it twice is harmless.
-func (p *plugin) stop(t *testing.T) {
+func (p *plugin) stop(t tb) {
 	if p.cancel == nil {
 		return
 	}
@@ -95,11 +104,11 @@ func (p *plugin) stop(t *testing.T) {
 			t.Errorf("plugin: %v", err)
 		}
 	case <-time.After(2 * time.Minute):
-		t.Error("plugin did not stop")
+		t.Errorf("plugin did not stop")
 	}
 }
 
-func waitForSocket(t *testing.T, path string) {
+func waitForSocket(t tb, path string) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(path); err == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
@@ -125,8 +126,17 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 	if !ok {
 		return nil
 	}
-	if err := m.srv.Unmount(); err != nil {
-		return fmt.Errorf("unstage %s: %w", dir, err)
+	// fusefs writes back, unmounts and then waits until the kernel lets go of the filesystem, which it does only
+	// when no other mount of it (a bind mount left behind, a copy in another mount namespace) remains.
+	done := make(chan error, 1)
+	go func() { done <- m.srv.Unmount() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("unstage %s: %w", dir, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("%w: unmount of %s is waiting for other mounts of the volume to go: %v", driver.ErrUnavailable, dir, ctx.Err())
 	}
 	err := errors.Join(m.vol.Close(), m.locker.Close())
 	s.mu.Lock()
@@ -154,7 +164,8 @@ func (s *Stager) Usage(ctx context.Context, dir string) (store.Usage, error) {
 	return u, nil
 }
 
-// Close unstages everything (writing back buffered data), for a clean shutdown.
+// Close unstages everything (writing back buffered data), for a clean shutdown. A volume whose staging mount
+// is still bind-mounted somewhere is written back but not waited for longer than 10 seconds.
 func (s *Stager) Close() error {
 	s.mu.Lock()
 	dirs := make([]string, 0, len(s.mounts))
@@ -164,7 +175,9 @@ func (s *Stager) Close() error {
 	s.mu.Unlock()
 	var errs []error
 	for _, d := range dirs {
-		errs = append(errs, s.Unstage(context.Background(), d))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, s.Unstage(ctx, d))
+		cancel()
 	}
 	return errors.Join(errs...)
 }
