@@ -31,4 +31,5 @@ fi
 
 [[ -e /dev/fuse ]] || { echo "deps: /dev/fuse is missing: FUSE mounts will fail" >&2; exit 1; }
 "$(dirname "$0")/cassandra.sh" install
+"$(dirname "$0")/helm.sh" path >/dev/null # the chart tests run the real helm
 echo "deps: ok (go $(go env GOVERSION), $(java -version 2>&1 | head -1), zookeeper $(dpkg-query -W -f='${Version}' zookeeper))" >&2
