@@ -182,7 +182,7 @@ func TestConcurrentWritersAndCompactor(t *testing.T) {
 					errs <- err
 					return
 				}
-				copy(model[k*stripe:], d) // stripes are disjoint: no lock needed
+				copy(model[k*stripe:], d)         // stripes are disjoint: no lock needed
 				time.Sleep(60 * time.Millisecond) // pace the writes past the settle window (speed changes nothing else)
 			}
 		}()
