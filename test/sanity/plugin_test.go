@@ -37,7 +37,8 @@ type plugin struct {
 // pluginConfig says where a test plugin keeps its socket and state.
 type pluginConfig struct {
 	dir      string // socket and state directory
-	zkChroot string
+	zkChroot string // empty: the plugin runs without ZooKeeper
+	nodeID   string // default "sanity-node"
 	log      *slog.Logger
 }
 
@@ -59,19 +60,24 @@ func newPluginConfig(t *testing.T) pluginConfig {
 func (c pluginConfig) start(t tb) *plugin {
 	t.Helper()
 	pool := cassbackend.NewPool(cassandra.ClusterConfig{Hosts: testenv.CassandraHosts(), Timeout: 30 * time.Second})
-	zkc := &cassbackend.ZooKeeper{Servers: testenv.ZooKeeperServers(), Chroot: c.zkChroot}
-	stager := cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zkc, NodeID: "sanity-node", Logger: c.log})
+	var zkc *cassbackend.ZooKeeper // no ZooKeeper when zkChroot is empty
+	probers := map[string]driver.Prober{"Cassandra": cassbackend.CassandraProber{Pool: pool}}
+	if c.zkChroot != "" {
+		zkc = &cassbackend.ZooKeeper{Servers: testenv.ZooKeeperServers(), Chroot: c.zkChroot}
+		probers["ZooKeeper"] = cassbackend.ZooKeeperProber{ZK: zkc}
+	}
+	if c.nodeID == "" {
+		c.nodeID = "sanity-node"
+	}
+	stager := cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zkc, NodeID: c.nodeID, Logger: c.log})
 	endpoint := "unix://" + filepath.Join(c.dir, "csi.sock")
 	d, err := driver.New(driver.Config{
 		Version:    "sanity",
 		Endpoint:   endpoint,
 		Controller: &driver.ControllerConfig{Backend: cassbackend.NewBackend(pool, zkc, c.log)},
-		Node:       &driver.NodeConfig{NodeID: "sanity-node", Stager: stager, StateDir: filepath.Join(c.dir, "state")},
-		Probers: map[string]driver.Prober{
-			"Cassandra": cassbackend.CassandraProber{Pool: pool},
-			"ZooKeeper": cassbackend.ZooKeeperProber{ZK: zkc},
-		},
-		Logger: c.log,
+		Node:       &driver.NodeConfig{NodeID: c.nodeID, Stager: stager, StateDir: filepath.Join(c.dir, "state")},
+		Probers:    probers,
+		Logger:     c.log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,14 @@ type Stager struct {
 	log        *slog.Logger
 
 	mu     sync.Mutex
-	mounts map[string]*staged // by staging directory
+	mounts map[string]*staged     // by staging directory
+	local  map[string]*localLocks // by volume ID: in-process locks shared by this process's mounts of a volume
+}
+
+// localLocks are the in-process locks of one volume, shared by its mounts in this process.
+type localLocks struct {
+	names *lock.Local
+	files *lock.LocalFiles
 }
 
 var _ driver.Stager = (*Stager)(nil)
@@ -37,6 +44,12 @@ type staged struct {
 	vol      *cassandra.Volume
 	srv      *fusefs.Server
 	locker   lock.Locker
+}
+
+// lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock.
+type lockSet struct {
+	names lock.Locker
+	files lock.FileLocker
 }
 
 // StagerConfig configures a Stager.
@@ -54,7 +67,7 @@ func NewStager(cfg StagerConfig) *Stager {
 		cfg.Logger = slog.Default()
 	}
 	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes, log: cfg.Logger,
-		mounts: make(map[string]*staged)}
+		mounts: make(map[string]*staged), local: make(map[string]*localLocks)}
 }
 
 // Stage opens the volume and mounts it at req.Dir.
@@ -69,47 +82,54 @@ func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
 	if err != nil {
 		return err
 	}
-	locker, err := s.locker(ctx, req)
+	locks, err := s.locks(ctx, req)
 	if err != nil {
 		return err
 	}
 	session := s.session()
-	vol, err := c.OpenVolume(ctx, req.VolumeID, cassandra.OpenOptions{Session: session, Locker: locker, CacheBytes: s.cacheBytes})
+	vol, err := c.OpenVolume(ctx, req.VolumeID, cassandra.OpenOptions{Session: session, Locker: locks.names, CacheBytes: s.cacheBytes})
 	if err != nil {
-		_ = locker.Close()
+		_ = locks.names.Close()
 		return mapErr(err)
 	}
-	srv, err := fusefs.Mount(req.Dir, vol, fusefs.Options{Session: session, ReadOnly: req.ReadOnly, AllowOther: true,
-		Logger: s.log.With("volume", req.VolumeID)})
+	srv, err := fusefs.Mount(req.Dir, vol, fusefs.Options{Session: session, Locks: locks.files, ReadOnly: req.ReadOnly,
+		AllowOther: true, Logger: s.log.With("volume", req.VolumeID)})
 	if err != nil {
 		_ = vol.Close()
-		_ = locker.Close()
+		_ = locks.names.Close()
 		return fmt.Errorf("mount %s: %w", req.Dir, err)
 	}
 	s.mu.Lock()
-	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locker}
+	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names}
 	s.mu.Unlock()
 	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session)
 	return nil
 }
 
-// locker picks the lock service: ZooKeeper for volumes mounted on several nodes, in-process otherwise. A
-// read-only multi-node mount without ZooKeeper gets in-process locks (its locks are then only seen on this node).
-func (s *Stager) locker(ctx context.Context, req driver.StageRequest) (lock.Locker, error) {
-	if req.Sharing != driver.SharingCluster {
-		return lock.NewLocal(), nil
-	}
-	if s.zk == nil {
-		if req.ReadOnly {
-			return lock.NewLocal(), nil
+// locks picks the lock service: ZooKeeper for volumes mounted on several nodes, in-process otherwise (shared by
+// every mount of the volume in this process). A read-only multi-node mount without ZooKeeper gets in-process
+// locks: its locks are then only seen on this node.
+func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, error) {
+	if req.Sharing == driver.SharingCluster {
+		if s.zk != nil {
+			z, err := lock.NewZK(ctx, s.zk.config(req.VolumeID, req.Cred.ZooKeeperDigest))
+			if err != nil {
+				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+			}
+			return lockSet{names: z, files: lock.NewZKFiles(z)}, nil
 		}
-		return nil, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
+		if !req.ReadOnly {
+			return lockSet{}, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
+		}
 	}
-	z, err := lock.NewZK(ctx, s.zk.config(req.VolumeID, req.Cred.ZooKeeperDigest))
-	if err != nil {
-		return nil, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.local[req.VolumeID]
+	if !ok {
+		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles()}
+		s.local[req.VolumeID] = l
 	}
-	return z, nil
+	return lockSet{names: l.names.Share(), files: l.files}, nil
 }
 
 func (s *Stager) session() string {
@@ -141,6 +161,13 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 	err := errors.Join(m.vol.Close(), m.locker.Close())
 	s.mu.Lock()
 	delete(s.mounts, dir)
+	last := true
+	for _, o := range s.mounts {
+		last = last && o.volumeID != m.volumeID
+	}
+	if last {
+		delete(s.local, m.volumeID)
+	}
 	s.mu.Unlock()
 	s.log.Info("volume unstaged", "volume", m.volumeID, "dir", dir)
 	if err != nil {
