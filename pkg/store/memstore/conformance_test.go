@@ -21,3 +21,9 @@ func newVolume(t *testing.T, opts storetest.VolumeOptions) storetest.Volume {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, newVolume)
 }
+
+func TestRandom(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run("", func(t *testing.T) { storetest.RunRandom(t, newVolume, seed+1, 4000) })
+	}
+}

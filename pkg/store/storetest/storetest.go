@@ -184,11 +184,16 @@ func readDirAll(ctx context.Context, s store.Store, dir store.Ino, page int) ([]
 		if err != nil {
 			return all, err
 		}
+		for _, d := range ents {
+			if d.Name <= after {
+				return all, fmt.Errorf("readdir of %d after %q returned %q: not in order", dir, after, d.Name)
+			}
+			after = d.Name
+		}
 		all = append(all, ents...)
 		if len(ents) < page {
 			return all, nil
 		}
-		after = ents[len(ents)-1].Name
 	}
 }
 
