@@ -8,9 +8,9 @@ import (
 )
 
 // Fsck verifies the volume's internal invariants and returns one line per problem found: every entry names a
-// live inode; every inode is reachable or open; nlink counts names (directories: 2 + subdirectories); each
-// directory's parent pointer matches the entry naming it; the byte count equals the sum of file sizes; file
-// chunks lie within the size. There is nothing to repair in memory, so repair is ignored.
+// live inode; named inodes are reachable from the root, unnamed ones are open; nlink counts names (directories:
+// 2 + subdirectories); each directory's parent pointer matches the entry naming it; the byte count equals the
+// sum of file sizes; file chunks lie within the size. There is nothing to repair in memory: repair is ignored.
 func (s *Store) Fsck(ctx context.Context, repair bool) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -62,6 +62,24 @@ func (s *Store) Fsck(ctx context.Context, repair bool) ([]string, error) {
 					report("inode %d chunk %d extends past size %d", ino, idx, n.attr.Size)
 				}
 			}
+		}
+	}
+	reached := map[store.Ino]bool{store.RootIno: true}
+	for queue := []store.Ino{store.RootIno}; len(queue) > 0; queue = queue[1:] {
+		for _, child := range v.inodes[queue[0]].entries {
+			c, ok := v.inodes[child]
+			if !ok || reached[child] {
+				continue
+			}
+			reached[child] = true
+			if c.attr.Type == store.TypeDir {
+				queue = append(queue, child)
+			}
+		}
+	}
+	for ino, n := range v.inodes {
+		if !reached[ino] && (n.attr.Type == store.TypeDir || names[ino] > 0) {
+			report("inode %d has names but is not reachable from the root", ino)
 		}
 	}
 	if bytes != v.bytes {
