@@ -39,7 +39,7 @@ func (n *node) openHandle(ctx context.Context, flags uint32) (*handle, store.Att
 	of := n.fsys.acquire(n.ino())
 	h := &handle{f: n.fsys, ino: n.ino(), of: of, rd: newReader(n.fsys, n.ino(), of.wb)}
 	if flags&syscall.O_TRUNC != 0 && a.Type == store.TypeFile && a.Size != 0 {
-		if err := of.wb.flush(ctx); err != nil {
+		if err := of.wb.flush(dctx(ctx)); err != nil {
 			h.close(ctx)
 			return nil, a, errno(err)
 		}
@@ -54,11 +54,11 @@ func (n *node) openHandle(ctx context.Context, flags uint32) (*handle, store.Att
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h.of.wb.dirty() {
-		if err := h.of.wb.flush(ctx); err != nil {
+		if err := h.of.wb.flush(dctx(ctx)); err != nil {
 			return nil, errno(err)
 		}
 	}
-	n, err := h.rd.read(ctx, dest, uint64(off))
+	n, err := h.rd.read(dctx(ctx), dest, uint64(off))
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -75,12 +75,12 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // Flush runs on every close(2) of a descriptor: buffered data is uploaded and upload errors are reported to
 // close. (POSIX locks of the closing owner are released by rawFS.Flush.)
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	return errno(h.of.wb.flush(ctx))
+	return errno(h.of.wb.flush(dctx(ctx)))
 }
 
 // Fsync uploads buffered data; a Store.Write is durable when it returns, so nothing else is needed.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return errno(h.of.wb.flush(ctx))
+	return errno(h.of.wb.flush(dctx(ctx)))
 }
 
 // Release runs when the last descriptor (and mapping) of the open file description is gone.
@@ -92,7 +92,7 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) close(ctx context.Context) {
-	if err := h.of.wb.flush(ctx); err != nil {
+	if err := h.of.wb.flush(dctx(ctx)); err != nil {
 		h.f.log.Warn("write-back at release failed; data lost", "ino", h.ino, "err", err)
 	}
 	if err := h.f.st.Release(ctx, h.ino); err != nil {
@@ -105,7 +105,7 @@ func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) sy
 	if mode&^store.FallocKeepSize != 0 {
 		return syscall.EOPNOTSUPP
 	}
-	if err := h.of.wb.flush(ctx); err != nil {
+	if err := h.of.wb.flush(dctx(ctx)); err != nil {
 		return errno(err)
 	}
 	h.of.wb.gen.Add(1)

@@ -36,7 +36,7 @@ func newFsys(st store.Store, opts Options) *fsys {
 		locks = newLocalFileLocker()
 	}
 	return &fsys{
-		st:      st,
+		st:      detached{st},
 		opts:    opts,
 		log:     opts.Logger,
 		locks:   locks,

@@ -27,7 +27,7 @@ func (n *node) Getlk(ctx context.Context, f fs.FileHandle, owner uint64, lk *fus
 	if e != 0 {
 		return e
 	}
-	got, err := n.fsys.locks.GetLk(ctx, uint64(n.ino()), n.owner(owner), l)
+	got, err := n.fsys.locks.GetLk(dctx(ctx), uint64(n.ino()), n.owner(owner), l)
 	if err != nil {
 		return errno(err)
 	}
@@ -48,6 +48,9 @@ func (n *node) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags
 	l, e := toLock(lk)
 	if e != 0 {
 		return e
+	}
+	if !wait {
+		ctx = dctx(ctx) // only a blocking wait may be interrupted (EINTR)
 	}
 	var err error
 	if flags&fuse.FUSE_LK_FLOCK != 0 {

@@ -69,7 +69,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // cannot land after (and undo) the change.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	s := setAttrIn(in)
-	if err := n.fsys.flushIno(ctx, n.ino()); err != nil {
+	if err := n.fsys.flushIno(dctx(ctx), n.ino()); err != nil {
 		return errno(err)
 	}
 	var a store.Attr
