@@ -35,13 +35,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// interceptor logs every call with its secrets stripped (Probe at debug level, as a kubelet probes often) and
-// records metrics.
+// polled are the calls COs and sidecars repeat on a timer; they are logged at debug level.
+var polled = map[string]bool{
+	"Probe": true, "GetPluginInfo": true, "GetPluginCapabilities": true, "NodeGetCapabilities": true,
+	"ControllerGetCapabilities": true, "NodeGetVolumeStats": true, "NodeGetVolumeHealth": true, "NodeGetStorageHealth": true,
+}
+
+// interceptor logs every call with its secrets stripped (polled calls at debug level) and records metrics.
 func interceptor(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		level := slog.LevelInfo
-		if method == "Probe" {
+		if polled[method] {
 			level = slog.LevelDebug
 		}
 		log.Log(ctx, level, "call", "method", method, "request", stripSecrets(req))

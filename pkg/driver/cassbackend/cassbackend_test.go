@@ -1,0 +1,169 @@
+package cassbackend
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cassfs/cassfs/internal/testenv"
+	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver"
+)
+
+func testPool(t *testing.T) *Pool {
+	t.Helper()
+	p := NewPool(cassandra.ClusterConfig{Hosts: testenv.RequireCassandra(t), Timeout: 30 * time.Second})
+	t.Cleanup(p.Close)
+	return p
+}
+
+// TestBackendErrorsAreDriverSentinels: the Cassandra errors reach pkg/driver as its sentinels.
+func TestBackendErrorsAreDriverSentinels(t *testing.T) {
+	b := NewBackend(testPool(t), nil, nil)
+	ctx := context.Background()
+	id := testenv.UniqueName("cbtest-")
+	t.Cleanup(func() {
+		if err := b.DeleteVolume(context.Background(), driver.Credentials{}, id); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	req := driver.VolumeRequest{ID: id, CapacityBytes: 1 << 20, Parameters: map[string]string{"replicationFactor": "1"}}
+	v, err := b.CreateVolume(ctx, driver.Credentials{}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.ID != id || v.CapacityBytes != 1<<20 || v.Context[ContextKeyspace] != cassandra.KeyspaceName(id) ||
+		v.Context[ContextConsistency] != "LOCAL_QUORUM" || v.Context[ContextReplication] != "SimpleStrategy:1" {
+		t.Fatalf("volume %+v", v)
+	}
+	if again, err := b.CreateVolume(ctx, driver.Credentials{}, req); err != nil || again.ID != id {
+		t.Fatalf("idempotent create: %+v %v", again, err)
+	}
+	other := req
+	other.CapacityBytes = 2 << 20
+	if _, err := b.CreateVolume(ctx, driver.Credentials{}, other); !errors.Is(err, driver.ErrExists) {
+		t.Fatalf("incompatible create: %v, want ErrExists", err)
+	}
+	bad := req
+	bad.ID, bad.Parameters = id+"-bad", map[string]string{"colour": "blue"}
+	if _, err := b.CreateVolume(ctx, driver.Credentials{}, bad); !errors.Is(err, driver.ErrInvalid) {
+		t.Fatalf("unknown parameter: %v, want ErrInvalid", err)
+	}
+	if _, err := b.GetVolume(ctx, driver.Credentials{}, id+"-missing"); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("get missing: %v, want ErrNotFound", err)
+	}
+	if _, err := b.ExpandVolume(ctx, driver.Credentials{}, id+"-missing", 1); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("expand missing: %v, want ErrNotFound", err)
+	}
+	if v, err := b.ExpandVolume(ctx, driver.Credentials{}, id, 4<<20); err != nil || v.CapacityBytes != 4<<20 {
+		t.Fatalf("expand: %+v %v", v, err)
+	}
+	vols, err := b.ListVolumes(ctx, driver.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range vols {
+		found = found || v.ID == id
+	}
+	if !found {
+		t.Fatal("created volume not listed")
+	}
+	if err := b.DeleteVolume(ctx, driver.Credentials{}, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteVolume(ctx, driver.Credentials{}, id); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := b.GetVolume(ctx, driver.Credentials{}, id); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("get deleted: %v", err)
+	}
+}
+
+// TestUnreachableCassandra: nothing listens on the port; every call is ErrUnavailable and the prober fails.
+func TestUnreachableCassandra(t *testing.T) {
+	p := NewPool(cassandra.ClusterConfig{Hosts: []string{"127.0.0.1"}, Port: 1, Timeout: 2 * time.Second})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := (CassandraProber{Pool: p}).Probe(ctx); !errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("probe: %v, want ErrUnavailable", err)
+	}
+	_, err := NewBackend(p, nil, nil).GetVolume(ctx, driver.Credentials{}, "x")
+	if !errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("get: %v, want ErrUnavailable", err)
+	}
+	s := NewStager(StagerConfig{Pool: p, NodeID: "n"})
+	err = s.Stage(ctx, driver.StageRequest{VolumeID: "x", Dir: t.TempDir()})
+	if !errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("stage: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestProbersOnRealServers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := (CassandraProber{Pool: testPool(t)}).Probe(ctx); err != nil {
+		t.Fatalf("cassandra probe: %v", err)
+	}
+	zk := &ZooKeeper{Servers: testenv.RequireZooKeeper(t)}
+	if err := (ZooKeeperProber{ZK: zk}).Probe(ctx); err != nil {
+		t.Fatalf("zookeeper probe: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	if err := (ZooKeeperProber{ZK: &ZooKeeper{Servers: []string{"127.0.0.1:1"}}}).Probe(short); err == nil {
+		t.Fatal("zookeeper probe of a closed port succeeded")
+	}
+}
+
+// TestStagerServesAndUnstages: a real FUSE mount of a real volume; usage through the Stager; unstage unmounts;
+// a missing volume is ErrNotFound; a second stage of a served directory is refused.
+func TestStagerServesAndUnstages(t *testing.T) {
+	pool := testPool(t)
+	b := NewBackend(pool, nil, nil)
+	ctx := context.Background()
+	id := testenv.UniqueName("cbstage-")
+	if _, err := b.CreateVolume(ctx, driver.Credentials{}, driver.VolumeRequest{ID: id, CapacityBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.DeleteVolume(context.Background(), driver.Credentials{}, id); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	s := NewStager(StagerConfig{Pool: pool, NodeID: "n"})
+	dir := t.TempDir()
+	if err := s.Stage(ctx, driver.StageRequest{VolumeID: id + "-missing", Dir: dir}); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("stage missing volume: %v, want ErrNotFound", err)
+	}
+	if err := s.Stage(ctx, driver.StageRequest{VolumeID: id, Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Stage(ctx, driver.StageRequest{VolumeID: id, Dir: dir}); !errors.Is(err, driver.ErrPrecondition) {
+		t.Fatalf("second stage: %v, want ErrPrecondition", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Usage(ctx, dir)
+	if err != nil || u.CapacityBytes != 8<<20 || u.Inodes < 2 {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+	if _, err := s.Usage(ctx, t.TempDir()); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("usage of an unserved dir: %v", err)
+	}
+	if err := s.Unstage(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unstage(ctx, dir); err != nil {
+		t.Fatalf("second unstage: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file visible after unstage: %v (still mounted?)", err)
+	}
+}
