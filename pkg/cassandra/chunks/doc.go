@@ -11,7 +11,10 @@
 // each, or says they are zeros (a zero slice, no blocks). Blocks live in table blocks, one partition each, keyed by
 // the writing Store's random id and a sequence number of that Store: codec byte, uncompressed length, the bytes
 // (at most BlockSize = 1 MiB before compression, so cells stay near 1 MiB), and the inode for offline checks.
-// Partitions stay bounded: a block is one cell, and a slice list is bounded by compaction.
+// A third table, file_chunks, keyed ((ino), chunk), lists the chunks of each inode that have slices (a row is
+// written before a chunk's first slice), so that truncation and deletion visit only those chunks: a sparse
+// file costs what it holds, not its size. Partitions stay bounded: a block is one cell, a slice list is bounded
+// by compaction, and a chunk index holds one small row per chunk.
 //
 // # Writing
 //
@@ -59,7 +62,7 @@
 // wholly past it, then deletes the slices those chunks held before (by exact key, so rows written later survive)
 // and their blocks. The zero slices stay as markers, so that nothing older (for instance the merged slice of a
 // compaction that read the chunk before the truncation) can show through again, and a later extension reads
-// zeros. Delete removes every block, then every slice partition, of the chunks holding the last known size;
+// zeros. Delete removes every block, then every slice partition, of the inode's indexed chunks, then the index;
 // it can simply run again after a crash. Data past the recorded size only exists after a crash between a Write
 // and the size update (it is then deleted with the file).
 //

@@ -155,6 +155,9 @@ func TestLaggingMountTruncatesAndDeletes(t *testing.T) {
 	if n := countRows(t, session, ks, "blocks"); n != 0 {
 		t.Fatalf("%d blocks left after Delete by a lagging mount", n)
 	}
+	if n := countRows(t, session, ks, "file_chunks"); n != 0 {
+		t.Fatalf("%d chunk index rows left after Delete by a lagging mount", n)
+	}
 }
 
 // Two mounts keep overwriting their own (interleaved) stripes of one chunk while a third compacts it over and

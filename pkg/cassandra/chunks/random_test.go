@@ -103,4 +103,7 @@ func TestRandomOpsAgainstModel(t *testing.T) {
 	if n := countRows(t, session, ks, "slices"); n != 0 {
 		t.Fatalf("%d slices left after Delete", n)
 	}
+	if n := countRows(t, session, ks, "file_chunks"); n != 0 {
+		t.Fatalf("%d chunk index rows left after Delete", n)
+	}
 }

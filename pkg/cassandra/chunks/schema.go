@@ -7,6 +7,8 @@ import "fmt"
 //
 //   - slices: one partition per (inode, chunk), one row per slice, clustered oldest first by (ts, writer, gen);
 //     rows are inserted once and deleted by exact key, never updated.
+//   - file_chunks: one partition per inode, one row per chunk that has (or had) slices, inserted before the
+//     chunk's first slice; Truncate and Delete visit only these chunks, so sparse files cost what they hold.
 //   - blocks: one partition per block (its writer's id and sequence number); the compressed bytes, their codec
 //     and uncompressed length, and the inode (for offline checks). Cassandra's own compression is off: the
 //     bytes are compressed already.
@@ -16,6 +18,9 @@ func Schema(ks string) []string {
 	ino bigint, chunk bigint, ts bigint, writer bigint, gen bigint,
 	pos int, len int, zero boolean, bwriter bigint, bseq bigint, bsize int,
 	PRIMARY KEY ((ino, chunk), ts, writer, gen))`, ks),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.file_chunks (
+	ino bigint, chunk bigint,
+	PRIMARY KEY ((ino), chunk))`, ks),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.blocks (
 	writer bigint, seq bigint, ino bigint, codec tinyint, rawlen int, data blob,
 	PRIMARY KEY ((writer, seq)))
@@ -27,6 +32,7 @@ func Schema(ks string) []string {
 type queries struct {
 	insertBlock, selectBlock, deleteBlock           string
 	insertSlice, selectSlices, deleteSlice, dropAll string
+	insertIndex, selectIndex, dropIndex             string
 }
 
 func newQueries(ks string) queries {
@@ -40,5 +46,8 @@ func newQueries(ks string) queries {
 			`WHERE ino = ? AND chunk = ?`, ks),
 		deleteSlice: fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ? AND ts = ? AND writer = ? AND gen = ?`, ks),
 		dropAll:     fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ?`, ks),
+		insertIndex: fmt.Sprintf(`INSERT INTO %s.file_chunks (ino, chunk) VALUES (?, ?)`, ks),
+		selectIndex: fmt.Sprintf(`SELECT chunk FROM %s.file_chunks WHERE ino = ? AND chunk >= ? AND chunk < ?`, ks),
+		dropIndex:   fmt.Sprintf(`DELETE FROM %s.file_chunks WHERE ino = ?`, ks),
 	}
 }

@@ -196,5 +196,51 @@ func TestDeleteRemovesRows(t *testing.T) {
 	if n := countRows(t, session, ks, "blocks"); n != 1 {
 		t.Fatalf("%d blocks left, want only the other inode's 1", n)
 	}
+	if n := countRows(t, session, ks, "file_chunks"); n != 1 {
+		t.Fatalf("%d chunk index rows left, want only the other inode's 1", n)
+	}
 	expectEqual(t, "deleted inode", mustRead(t, s, ino, 0, 100, 100), make([]byte, 100))
+}
+
+// A sparse file costs what it holds: truncating and deleting a file with bytes at 0 and at 1 TiB visits two
+// chunks, not a million.
+func TestSparseFileTruncateAndDelete(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfg := smallConfig() // 1 MiB chunks: 1 TiB is 2^20 chunks
+	s := newStore(t, session, ks, cfg)
+	ctx := context.Background()
+	const ino = 12
+	const far = uint64(1) << 40
+	mustWrite(t, s, ino, 0, []byte("head"))
+	mustWrite(t, s, ino, far, []byte("tail"))
+	size := far + 4
+	if got := mustRead(t, s, ino, far-2, 10, size); string(got) != "\x00\x00tail" {
+		t.Fatalf("read near 1 TiB = %q", got)
+	}
+	before := s.Stats().RoundTrips
+	if err := s.Truncate(ctx, ino, size, 2); err != nil {
+		t.Fatal(err)
+	}
+	if trips := s.Stats().RoundTrips - before; trips > 20 {
+		t.Fatalf("truncating a 2-chunk sparse file took %d round trips", trips)
+	}
+	other := newStore(t, session, ks, cfg)
+	if got := mustRead(t, other, ino, 0, 10, 10); string(got) != "he\x00\x00\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("after truncation to 2 and extension: %q", got)
+	}
+	if got := mustRead(t, other, ino, far-2, 10, size); string(got) != "\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("after truncation, near 1 TiB: %q", got)
+	}
+	before = s.Stats().RoundTrips
+	if err := s.Delete(ctx, ino, size); err != nil {
+		t.Fatal(err)
+	}
+	if trips := s.Stats().RoundTrips - before; trips > 20 {
+		t.Fatalf("deleting a 2-chunk sparse file took %d round trips", trips)
+	}
+	for _, table := range []string{"slices", "blocks", "file_chunks"} {
+		if n := countRows(t, session, ks, table); n != 0 {
+			t.Fatalf("%d rows left in %s", n, table)
+		}
+	}
 }

@@ -48,18 +48,22 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 		ps = append(ps, pc)
 		p = cend
 	}
-	// Observe every chunk's list (usually cached already).
-	for _, pc := range ps {
-		if _, err := s.list(ctx, ino, pc.chunk); err != nil {
-			return err
-		}
-	}
-	// Upload all blocks of all pieces.
+	// Observe every chunk's list (usually cached already). A chunk without slices gets its index row (with the
+	// blocks, before its first slice).
 	type job struct {
 		pc *piece
-		i  int
+		i  int // block number, or -1 for the chunk's index row
 	}
 	var jobs []job
+	for k, pc := range ps {
+		l, err := s.list(ctx, ino, pc.chunk)
+		if err != nil {
+			return err
+		}
+		if len(l) == 0 {
+			jobs = append(jobs, job{&ps[k], -1})
+		}
+	}
 	for k := range ps {
 		for i := 0; i < ps[k].sl.nblocks(); i++ {
 			jobs = append(jobs, job{&ps[k], i})
@@ -67,6 +71,9 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 	}
 	err := parallel(ctx, len(jobs), s.cfg.Parallelism, func(ctx context.Context, j int) error {
 		pc, i := jobs[j].pc, jobs[j].i
+		if i < 0 {
+			return s.indexChunk(ctx, ino, pc.chunk)
+		}
 		raw := pc.data[uint64(i)*bs : uint64(i)*bs+pc.sl.blockLen(i)]
 		return s.putBlock(ctx, ino, pc.sl.block(i), raw, s.clock.next())
 	})
@@ -93,6 +100,29 @@ func (s *Store) putBlock(ctx context.Context, ino uint64, id blockID, raw []byte
 	s.bytesWritten.Add(int64(len(raw)))
 	s.bytesStored.Add(int64(len(stored)))
 	return nil
+}
+
+// indexChunk records that chunk of ino has slices (idempotent).
+func (s *Store) indexChunk(ctx context.Context, ino, chunk uint64) error {
+	err := s.query(ctx, s.q.insertIndex, int64(ino), int64(chunk)).WithTimestamp(cellTime(s.clock.next())).Exec()
+	if err != nil {
+		return fmt.Errorf("chunks: index chunk %d of inode %d: %w", chunk, ino, err)
+	}
+	return nil
+}
+
+// indexed returns the chunks of ino in [from, to) that have (or had) slices, in order.
+func (s *Store) indexed(ctx context.Context, ino, from, to uint64) ([]uint64, error) {
+	it := s.query(ctx, s.q.selectIndex, int64(ino), int64(from), int64(min(to, 1<<63-1))).Iter()
+	var out []uint64
+	var c int64
+	for it.Scan(&c) {
+		out = append(out, uint64(c))
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("chunks: list chunks of inode %d: %w", ino, err)
+	}
+	return out, nil
 }
 
 // appendSlice stamps sl with a fresh key of this Store (gen 0), inserts it and adds it to the cached list.
@@ -127,7 +157,8 @@ func (s *Store) insertSlice(ctx context.Context, ino, chunk uint64, sl slice) er
 // Truncate makes [newSize, oldSize) of ino read as zeros from now on, so that a later extension reads zeros:
 // the chunk holding newSize gets a zero slice from newSize to its end, and every chunk wholly at or past newSize
 // (up to the one holding oldSize-1) gets a zero slice over the whole chunk, after which the slices that were
-// there before and their blocks are deleted. Nothing happens when newSize >= oldSize.
+// there before and their blocks are deleted. Only chunks in the inode's chunk index are visited (the others hold
+// nothing). Nothing happens when newSize >= oldSize.
 //
 // The zero slices stay as markers: a compaction that read the chunk before the truncation and lands its result
 // afterwards writes slices that sort below the marker, so the truncated bytes never come back. Callers
@@ -141,14 +172,16 @@ func (s *Store) Truncate(ctx context.Context, ino uint64, oldSize, newSize uint6
 	}
 	cs := s.cfg.ChunkSize
 	first := newSize / cs
-	last := (oldSize + cs - 1) / cs // exclusive
-	return parallel(ctx, int(last-first), s.cfg.Parallelism, func(ctx context.Context, i int) error {
-		chunk := first + uint64(i)
+	chunks, err := s.indexed(ctx, ino, first, (oldSize+cs-1)/cs)
+	if err != nil {
+		return err
+	}
+	return parallel(ctx, len(chunks), s.cfg.Parallelism, func(ctx context.Context, i int) error {
 		from := uint64(0)
-		if chunk == first {
+		if chunks[i] == first {
 			from = newSize % cs
 		}
-		return s.zeroChunk(ctx, ino, chunk, from)
+		return s.zeroChunk(ctx, ino, chunks[i], from)
 	})
 }
 
@@ -228,32 +261,35 @@ func without(l, gone []slice) []slice {
 	return out
 }
 
-// Delete removes every slice and block of ino in the chunks holding [0, size) (at least chunk 0); it is
-// idempotent. Blocks go first and the slice partitions last, so a Delete cut short can simply run again.
+// Delete removes every slice and block of ino, and its chunk index; it is idempotent. The chunks to visit come
+// from the chunk index, so size (the last known size) is not needed and a sparse file costs what it holds.
+// Blocks go first, then the slice partitions, then the index, so a Delete cut short can simply run again.
 func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
-	if size > maxFileSize {
-		size = maxFileSize
+	defer s.lists.invalidate(ino)
+	chunks, err := s.indexed(ctx, ino, 0, 1<<63-1)
+	if err != nil {
+		return err
 	}
-	n := max(1, (size+s.cfg.ChunkSize-1)/s.cfg.ChunkSize)
-	err := parallel(ctx, int(n), s.cfg.Parallelism, func(ctx context.Context, c int) error {
-		chunk := uint64(c)
-		l, err := s.loadList(ctx, ino, chunk)
+	err = parallel(ctx, len(chunks), s.cfg.Parallelism, func(ctx context.Context, i int) error {
+		l, err := s.loadList(ctx, ino, chunks[i])
 		if err != nil {
 			return err
 		}
 		if err := s.deleteBlocks(ctx, l); err != nil {
 			return err
 		}
-		if len(l) == 0 {
-			return nil
-		}
-		if err := s.query(ctx, s.q.dropAll, int64(ino), int64(chunk)).WithTimestamp(s.deleteTime()).Exec(); err != nil {
-			return fmt.Errorf("chunks: delete slices of inode %d chunk %d: %w", ino, chunk, err)
+		if err := s.query(ctx, s.q.dropAll, int64(ino), int64(chunks[i])).WithTimestamp(s.deleteTime()).Exec(); err != nil {
+			return fmt.Errorf("chunks: delete slices of inode %d chunk %d: %w", ino, chunks[i], err)
 		}
 		return nil
 	})
-	s.lists.invalidate(ino)
-	return err
+	if err != nil {
+		return err
+	}
+	if err := s.query(ctx, s.q.dropIndex, int64(ino)).WithTimestamp(s.deleteTime()).Exec(); err != nil {
+		return fmt.Errorf("chunks: delete chunk index of inode %d: %w", ino, err)
+	}
+	return nil
 }
 
 // cellTime converts an HLC timestamp (ns) to a Cassandra write time (µs). Rows are never updated, so write times
