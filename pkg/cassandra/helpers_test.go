@@ -68,3 +68,12 @@ func keyspaceExists(t testing.TB, c *Cluster, ks string) (bool, map[string]strin
 	}
 	return true, repl
 }
+
+// abandon stops the session as a crash would (tests): no more heartbeats, nothing released or deregistered.
+func (v *Volume) abandon() {
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.stop()
+	<-v.done
+}

@@ -39,15 +39,21 @@ func (v *Volume) dir(ctx context.Context, ino store.Ino) (inode, error) {
 	return d, nil
 }
 
-// Lookup implements store.Namespace.
+// Lookup implements store.Namespace. The entry is read first: only a miss needs the parent's inode (to tell
+// ENOTDIR from ENOENT), since only live directories have entries.
 func (v *Volume) Lookup(ctx context.Context, parent store.Ino, name string) (store.Attr, error) {
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
-	if _, err := v.dir(ctx, parent); err != nil {
+	if err := v.checkOpen(); err != nil {
 		return store.Attr{}, err
 	}
 	e, err := v.getEntry(ctx, parent, name, false)
+	if errors.Is(err, syscall.ENOENT) {
+		if _, derr := v.dir(ctx, parent); derr != nil {
+			return store.Attr{}, derr
+		}
+	}
 	if err != nil {
 		return store.Attr{}, err
 	}
@@ -335,12 +341,22 @@ func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) error
 	return err
 }
 
-// ReadDir implements store.Namespace. A limit of 0 or less means no limit.
+// ReadDir implements store.Namespace. A limit of 0 or less means no limit. The directory's inode is read only
+// when the page is empty (to report ENOTDIR or ENOENT).
 func (v *Volume) ReadDir(ctx context.Context, dir store.Ino, after string, limit int) ([]store.Dirent, error) {
-	if _, err := v.dir(ctx, dir); err != nil {
+	if err := v.checkOpen(); err != nil {
 		return nil, err
 	}
-	return v.listEntries(ctx, dir, after, limit)
+	ents, err := v.listEntries(ctx, dir, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) == 0 {
+		if _, err := v.dir(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	return ents, nil
 }
 
 // Readlink implements store.Namespace.

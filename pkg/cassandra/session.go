@@ -138,31 +138,45 @@ func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
 	return v.reclaim(ctx, n)
 }
 
-// reclaim deletes inode n and everything it owns. A removed directory's partition keeps its static sealed
-// marker (one cell): creates racing with the removal keep failing, and inode numbers are never reused.
+// reclaim deletes inode n and everything it owns. The row is deleted only if unchanged since it was read (IF
+// ver = ?), so the size uncounted is exactly the size deleted, even if a late write through a stale handle raced
+// with the removal; only the caller whose delete applies uncounts it. A removed directory's partition keeps its
+// static sealed marker (one cell): creates racing with the removal keep failing, and numbers are never reused.
 func (v *Volume) reclaim(ctx context.Context, n inode) error {
 	ctx = context.WithoutCancel(ctx)
-	switch n.Type {
-	case store.TypeFile:
-		if err := v.data.Delete(ctx, uint64(n.Ino), n.Size); err != nil {
+	for attempt := 0; ; attempt++ {
+		cur, err := v.readInode(ctx, n.Ino, true)
+		if errors.Is(err, syscall.ENOENT) {
+			return nil // reclaimed by someone else
+		}
+		if err != nil {
 			return err
 		}
-	}
-	applied, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF EXISTS`, int64(n.Ino)))
-	if err != nil {
-		return fmt.Errorf("cassandra: delete inode %d: %w", n.Ino, err)
-	}
-	if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(n.Ino)).ExecContext(ctx); err != nil {
-		return fmt.Errorf("cassandra: delete xattrs of %d: %w", n.Ino, err)
-	}
-	if applied {
+		if cur.Type == store.TypeFile {
+			if err := v.data.Delete(ctx, uint64(cur.Ino), cur.Size); err != nil {
+				return err
+			}
+		}
+		applied, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF ver = ?`, int64(cur.Ino), cur.ver))
+		if err != nil {
+			return fmt.Errorf("cassandra: delete inode %d: %w", cur.Ino, err)
+		}
+		if !applied {
+			if attempt == 20 {
+				return fmt.Errorf("cassandra: delete inode %d: keeps changing: %w", cur.Ino, syscall.EIO)
+			}
+			continue
+		}
+		if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(cur.Ino)).ExecContext(ctx); err != nil {
+			return fmt.Errorf("cassandra: delete xattrs of %d: %w", cur.Ino, err)
+		}
 		var bytes int64
-		if n.Type == store.TypeFile {
-			bytes = int64(n.Size)
+		if cur.Type == store.TypeFile {
+			bytes = int64(cur.Size)
 		}
 		v.addUsage(ctx, -bytes, -1)
+		return nil
 	}
-	return nil
 }
 
 // CleanupStaleSessions ends every session (other than this one) whose heartbeat is older than timeout (0: the
