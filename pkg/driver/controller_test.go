@@ -313,3 +313,28 @@ func TestControllerCapabilities(t *testing.T) {
 	_, err = c.ControllerPublishVolume(context.Background(), &csi.ControllerPublishVolumeRequest{})
 	wantCode(t, err, codes.Unimplemented)
 }
+
+func TestKeyLocks(t *testing.T) {
+	l := newKeyLocks()
+	if !l.tryLock(nil, []string{"v"}) || !l.tryLock(nil, []string{"v"}) {
+		t.Fatal("shared holders exclude each other")
+	}
+	if l.tryAcquire("v") {
+		t.Fatal("exclusive granted while shared held")
+	}
+	if l.tryLock([]string{"a"}, []string{"v", "x"}) != true || l.tryLock([]string{"a"}, nil) {
+		t.Fatal("exclusive a")
+	}
+	l.unlock([]string{"a"}, []string{"v", "x"})
+	l.unlock(nil, []string{"v"})
+	if l.tryAcquire("v") {
+		t.Fatal("exclusive granted while one shared holder remains")
+	}
+	l.unlock(nil, []string{"v"})
+	if !l.tryAcquire("v", "w") || l.tryLock(nil, []string{"w"}) || l.tryAcquire("z", "v") {
+		t.Fatal("exclusive keys")
+	}
+	if !l.tryAcquire("z") {
+		t.Fatal("failed all-or-none attempt left z held")
+	}
+}

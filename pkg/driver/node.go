@@ -172,10 +172,11 @@ func (n *node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolume
 	if why := checkCapability(req.GetVolumeCapability()); why != "" {
 		return nil, status.Error(codes.InvalidArgument, why)
 	}
-	if !n.locks.tryAcquire(targetKey(path)) {
+	excl, shared := []string{targetKey(path)}, []string{volumeKey(id)}
+	if !n.locks.tryLock(excl, shared) {
 		return nil, abortedf("publish volume " + id + " at " + path)
 	}
-	defer n.locks.release(targetKey(path))
+	defer n.locks.unlock(excl, shared)
 
 	staged, ok := n.state.get(dir)
 	if !ok || staged.VolumeID != id {
@@ -254,10 +255,11 @@ func (n *node) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVo
 	case path == "":
 		return nil, required("target_path")
 	}
-	if !n.locks.tryAcquire(targetKey(path)) {
+	excl, shared := []string{targetKey(path)}, []string{volumeKey(id)}
+	if !n.locks.tryLock(excl, shared) {
 		return nil, abortedf("unpublish volume " + id + " at " + path)
 	}
-	defer n.locks.release(targetKey(path))
+	defer n.locks.unlock(excl, shared)
 	if err := mount.CleanupMountPoint(path, n.mounter, true); err != nil {
 		return nil, internalf("unmount %s: %v", path, err)
 	}

@@ -265,6 +265,21 @@ func TestNodeConcurrentDuplicateIsAborted(t *testing.T) {
 	// Another target of the same volume is not blocked.
 	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "t2", false))
 	wantCode(t, err, codes.OK)
+	e.n.locks.release(targetKey(p.TargetPath))
+
+	// A publish in flight (volume held shared) blocks unstage but not another publish.
+	e.n.locks.tryLock(nil, []string{volumeKey("v")})
+	_, err = e.n.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: "v", StagingTargetPath: req.StagingTargetPath})
+	wantCode(t, err, codes.Aborted)
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "t3", false))
+	wantCode(t, err, codes.OK)
+	e.n.locks.unlock(nil, []string{volumeKey("v")})
+	// A stage or unstage in flight (volume held exclusively) blocks publish and unpublish.
+	e.n.locks.tryAcquire(volumeKey("v"))
+	_, err = e.n.NodePublishVolume(ctx, e.publishReq("v", "t4", false))
+	wantCode(t, err, codes.Aborted)
+	_, err = e.n.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "v", TargetPath: filepath.Join(e.dir, "t3")})
+	wantCode(t, err, codes.Aborted)
 }
 
 func TestNodeMountErrors(t *testing.T) {

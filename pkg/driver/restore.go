@@ -53,26 +53,50 @@ func (n *node) restoreOne(ctx context.Context, v stagedVolume) error {
 	if !ok || cur.VolumeID != v.VolumeID {
 		return nil
 	}
+	restaged := false
 	if st, err := n.mountStatus(cur.StagingPath); err != nil || st != mounted || !n.serves(ctx, cur.StagingPath) {
 		if err := n.stage(ctx, cur); err != nil {
 			return err
 		}
+		restaged = true
 		n.log.Info("restored staged volume", "volume", cur.VolumeID, "path", cur.StagingPath)
 	}
 	for path, t := range cur.Targets {
-		if st, err := n.mountStatus(path); err == nil && st == mounted {
-			if err := n.unmountAll(path); err != nil { // still bound to the old, dead mount
-				return err
-			}
-		} else if err == nil && st == absent {
-			// The CO removed the target: nothing to bind.
-			continue
+		if err := n.restoreTarget(cur.StagingPath, path, t, restaged); err != nil {
+			return err
 		}
-		if err := n.bind(cur.StagingPath, path, t); err != nil {
-			return status.Convert(err).Err()
-		}
-		n.log.Info("restored published volume", "volume", cur.VolumeID, "target", path)
 	}
+	return nil
+}
+
+// restoreTarget binds one recorded target to the staging mount, under the target's lock. A live target is bound
+// again only when the staging mount is new (it then still shows the old, dead filesystem); a target the CO
+// removed, or unpublished meanwhile, is left alone.
+func (n *node) restoreTarget(dir, path string, t target, restaged bool) error {
+	if !n.locks.tryAcquire(targetKey(path)) {
+		return nil
+	}
+	defer n.locks.release(targetKey(path))
+	if v, ok := n.state.get(dir); !ok {
+		return nil
+	} else if _, ok := v.Targets[path]; !ok {
+		return nil
+	}
+	st, err := n.mountStatus(path)
+	switch {
+	case err != nil:
+		return err
+	case st == absent, st == mounted && !restaged:
+		return nil
+	case st == mounted:
+		if err := n.unmountAll(path); err != nil {
+			return err
+		}
+	}
+	if err := n.bind(dir, path, t); err != nil {
+		return status.Convert(err).Err()
+	}
+	n.log.Info("restored published volume", "staging", dir, "target", path)
 	return nil
 }
 
