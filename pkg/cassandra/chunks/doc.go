@@ -85,7 +85,8 @@
 // newer than the merged slices. Concurrent compactions of one chunk (without the lock) are safe as well: merged
 // slices with the same base key show the same bytes, a compaction whose source blocks were deleted under it gives
 // up (ErrCompactRace, EAGAIN) and removes its blocks, and a merged slice that lands after a truncation or a newer
-// compaction sorts below the zero markers those keep.
+// compaction sorts below the zero markers those keep. A mount whose clock runs ahead stamps slices in the
+// future (and so do mounts that read them): they are merged once the compactor's clock passes them, not before.
 //
 // # Memory
 //

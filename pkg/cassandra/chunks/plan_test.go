@@ -1,6 +1,7 @@
 package chunks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -263,5 +264,49 @@ func TestListCacheGenerations(t *testing.T) {
 	}
 	if _, ok, _ := c.get(1, 0); ok {
 		t.Fatal("least recently used inode still cached")
+	}
+}
+
+func TestCodecsRoundTripAndSampling(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	random := make([]byte, 1<<20)
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	text := bytes.Repeat([]byte("chunk slice block "), 60000)[:1<<20]
+	mixed := append(append([]byte{}, random[:600<<10]...), text[:424<<10]...) // compressible past the middle
+	for _, name := range []string{"zstd", "s2", "none"} {
+		c, err := newCodecs(name, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, raw := range map[string][]byte{"random": random, "text": text, "mixed": mixed, "small": text[:100]} {
+			codec, stored, release := c.encode(raw)
+			got, err := c.decode(codec, append([]byte{}, stored...), len(raw))
+			release()
+			if err != nil || !bytes.Equal(got, raw) {
+				t.Fatalf("%s/%s: round trip failed: %v", name, what, err)
+			}
+			switch {
+			case name == "none" || what == "random":
+				if codec != codecNone {
+					t.Fatalf("%s/%s: codec %d, want none", name, what, codec)
+				}
+			case what == "text" || what == "mixed":
+				if codec == codecNone || len(stored) >= len(raw)*7/10 {
+					t.Fatalf("%s/%s: codec %d, %d bytes stored of %d", name, what, codec, len(stored), len(raw))
+				}
+			}
+		}
+	}
+	c, _ := newCodecs("zstd", 1)
+	if _, err := c.decode(codecZstd, []byte("not zstd"), 10); err == nil {
+		t.Fatal("corrupt block decoded")
+	}
+	if _, err := c.decode(9, []byte("x"), 1); err == nil {
+		t.Fatal("unknown codec decoded")
+	}
+	if _, err := c.decode(codecNone, []byte("abc"), 4); err == nil {
+		t.Fatal("short block accepted")
 	}
 }
