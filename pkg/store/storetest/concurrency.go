@@ -13,6 +13,9 @@ var concurrencyTests = []test{
 	{"ConcurrentCreateOne", testConcurrentCreateOne},
 	{"ConcurrentMkdirNlink", testConcurrentMkdirNlink},
 	{"ConcurrentDisjointWrites", testConcurrentDisjointWrites},
+	{"ConcurrentRenameCycle", testConcurrentRenameCycle},
+	{"ConcurrentRenameOneSource", testConcurrentRenameOneSource},
+	{"ConcurrentLinkUnlink", testConcurrentLinkUnlink},
 	{"ConcurrentStorm", testConcurrentStorm},
 }
 
@@ -208,6 +211,101 @@ func testConcurrentStorm(e *env) {
 		}
 		if _, err := e.a.GetAttr(e.ctx, d); !isErrno(err, syscall.ENOENT) {
 			e.t.Errorf("directory %d exists (%v) but is not reachable: lost in a loop?", d, err)
+		}
+	}
+}
+
+// testConcurrentRenameCycle: two sessions at once move x into y and y into x. Whichever comes second would make
+// a loop, so exactly one succeeds and the other gets EINVAL.
+func testConcurrentRenameCycle(e *env) {
+	for round := range 8 {
+		top := e.mkdir(e.dir, fmt.Sprintf("r%d", round))
+		x, y := e.mkdir(top.Ino, "x"), e.mkdir(top.Ino, "y")
+		errs := make([]error, 2)
+		parallel(2, func(i int) {
+			if i == 0 {
+				errs[0] = e.a.Rename(e.ctx, top.Ino, "x", y.Ino, "x", 0)
+			} else {
+				errs[1] = e.b.Rename(e.ctx, top.Ino, "y", x.Ino, "y", 0)
+			}
+		})
+		ok := 0
+		for i, err := range errs {
+			if err == nil {
+				ok++
+			} else if !isErrno(err, syscall.EINVAL) {
+				e.t.Errorf("round %d: rename %d: %v, want success or EINVAL", round, i, err)
+			}
+		}
+		if ok != 1 {
+			e.t.Errorf("round %d: %d of the two crossing renames succeeded (%v)", round, ok, errs)
+		}
+		if names := e.names(e.a, top.Ino); len(names) != 1 {
+			e.t.Errorf("round %d: %q left in the parent, want one of x and y", round, names)
+		}
+	}
+}
+
+// testConcurrentRenameOneSource: goroutines on two sessions rename one file to different names; exactly one
+// succeeds, the others get ENOENT, and the file keeps a single name.
+func testConcurrentRenameOneSource(e *env) {
+	const workers = 6
+	sessions := []store.Store{e.a, e.b}
+	for round := range 4 {
+		f := e.mkfile(e.dir, "src")
+		errs := make([]error, workers)
+		parallel(workers, func(i int) {
+			errs[i] = sessions[i%2].Rename(e.ctx, e.dir, "src", e.dir, fmt.Sprintf("dst%d-%d", round, i), 0)
+		})
+		ok := 0
+		for i, err := range errs {
+			if err == nil {
+				ok++
+			} else if !isErrno(err, syscall.ENOENT) {
+				e.t.Errorf("round %d: rename %d: %v, want success or ENOENT", round, i, err)
+			}
+		}
+		if ok != 1 {
+			e.t.Errorf("round %d: %d renames of one source succeeded", round, ok)
+		}
+		if a := e.getattr(e.b, f.Ino); a.Nlink != 1 {
+			e.t.Errorf("round %d: the renamed file has nlink %d", round, a.Nlink)
+		}
+	}
+	if got := len(e.names(e.a, e.dir)); got != 4 {
+		e.t.Errorf("%d names after four rounds, want 4", got)
+	}
+}
+
+// testConcurrentLinkUnlink: goroutines on two sessions add and remove their own hard links to one file; its nlink
+// ends equal to the names left.
+func testConcurrentLinkUnlink(e *env) {
+	const workers, each = 6, 6
+	f := e.mkfile(e.dir, "f")
+	sessions := []store.Store{e.a, e.b}
+	errs := make(chan error, workers*each*2)
+	parallel(workers, func(i int) {
+		s := sessions[i%2]
+		for j := range each {
+			name := fmt.Sprintf("l%d-%d", i, j)
+			if _, err := s.Link(e.ctx, f.Ino, e.dir, name); err != nil {
+				errs <- fmt.Errorf("link %s: %w", name, err)
+			}
+			if j%2 == 0 {
+				if _, err := s.Unlink(e.ctx, e.dir, name); err != nil {
+					errs <- fmt.Errorf("unlink %s: %w", name, err)
+				}
+			}
+		}
+	})
+	close(errs)
+	for err := range errs {
+		e.t.Error(err)
+	}
+	want := uint32(1 + workers*(each/2))
+	for _, s := range sessions {
+		if a := e.getattr(s, f.Ino); a.Nlink != want {
+			e.t.Errorf("nlink %d after concurrent links and unlinks, want %d", a.Nlink, want)
 		}
 	}
 }

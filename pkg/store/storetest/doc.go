@@ -31,7 +31,9 @@
 // Subtests: names and errno cases, attributes and times, hard links, symlinks, special files, the rename matrix,
 // ReadDir order, paging and stability, xattrs, data (chunk boundaries, holes, truncation, random writes checked
 // against a model), Fallocate, StatFS accounting, open-unlinked files across sessions, close-to-open consistency,
-// and concurrency (exclusive create across sessions, disjoint writers in one chunk, a namespace storm).
+// and concurrency across two sessions (exclusive create, mkdir/rmdir and link/unlink counting, disjoint
+// writers in one chunk, crossing directory renames that would make a loop, racing renames of one source, and a
+// namespace storm).
 //
 // RunRandom runs a seeded random sequence of namespace and data operations against a fresh volume and against a
 // simple model, comparing every result (errno, data, listings, usage). Re-run a failure with the seed it prints.
