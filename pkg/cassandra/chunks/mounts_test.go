@@ -220,3 +220,42 @@ func TestConcurrentWritersAndCompactor(t *testing.T) {
 		expectEqual(t, name+" after concurrent writers and compactor", mustRead(t, st, ino, 0, len(model), size), model)
 	}
 }
+
+// Close-to-open: a mount keeps its cached view until Invalidate, then sees the other mount's write.
+func TestInvalidateShowsOtherMountsWrites(t *testing.T) {
+	session, ks := testKeyspace(t)
+	a := newStore(t, session, ks, smallConfig())
+	b := newStore(t, session, ks, smallConfig())
+	const ino = 25
+	mustWrite(t, a, ino, 0, []byte("first"))
+	expectEqual(t, "b reads", mustRead(t, b, ino, 0, 5, 5), []byte("first"))
+	mustWrite(t, a, ino, 0, []byte("again"))
+	expectEqual(t, "b before Invalidate (cached list)", mustRead(t, b, ino, 0, 5, 5), []byte("first"))
+	b.Invalidate(ino)
+	expectEqual(t, "b after Invalidate", mustRead(t, b, ino, 0, 5, 5), []byte("again"))
+}
+
+// Sequential reads cost one fetch per block and one list load per chunk; reading again costs nothing.
+func TestReadRoundTripsAndCache(t *testing.T) {
+	session, ks := testKeyspace(t)
+	cfg := smallConfig() // 64 KiB blocks, 1 MiB chunks
+	w := newStore(t, session, ks, cfg)
+	r := rand.New(rand.NewPCG(51, 52))
+	const ino = 26
+	data := randBytes(r, 1<<20)
+	mustWrite(t, w, ino, 0, data)
+	s := newStore(t, session, ks, cfg)
+	for off := 0; off < len(data); off += 128 << 10 {
+		expectEqual(t, "sequential read", mustRead(t, s, ino, uint64(off), 128<<10, uint64(len(data))), data[off:off+128<<10])
+	}
+	st := s.Stats()
+	if st.RoundTrips != 1+16 || st.CacheMisses != 16 || st.ListMisses != 1 {
+		t.Fatalf("first pass: %+v; want 17 round trips (1 list + 16 blocks)", st)
+	}
+	for off := 0; off < len(data); off += 4096 {
+		mustRead(t, s, ino, uint64(off), 4096, uint64(len(data)))
+	}
+	if st2 := s.Stats(); st2.RoundTrips != st.RoundTrips || st2.CacheHits < 256 {
+		t.Fatalf("second pass: %+v; want no round trips and 256 cache hits", st2)
+	}
+}
