@@ -79,6 +79,7 @@ func (c *listCache) put(ino, chunk uint64, l []slice, gen int64) {
 	if il.gen != gen {
 		return
 	}
+	c.ll.MoveToFront(e)
 	c.setLocked(il, chunk, l)
 }
 
@@ -93,6 +94,17 @@ func (c *listCache) setLocked(il *inoLists, chunk uint64, l []slice) {
 		}
 		c.dropLocked(old)
 		c.evict.Add(1)
+	}
+	// One huge inode alone: drop its other chunks' lists.
+	for k, other := range il.chunks {
+		if c.use <= c.max {
+			break
+		}
+		if k != chunk {
+			c.use -= len(other)
+			delete(il.chunks, k)
+			c.evict.Add(1)
+		}
 	}
 }
 

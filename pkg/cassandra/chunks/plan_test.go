@@ -265,6 +265,17 @@ func TestListCacheGenerations(t *testing.T) {
 	if _, ok, _ := c.get(1, 0); ok {
 		t.Fatal("least recently used inode still cached")
 	}
+	// One inode with many chunks stays within the bound too.
+	for chunk := uint64(0); chunk < 50; chunk++ {
+		_, _, g := c.get(99, chunk)
+		c.put(99, chunk, make([]slice, 100), g)
+		if c.use > 1000 {
+			t.Fatalf("list cache holds %d slices, bound 1000", c.use)
+		}
+	}
+	if _, ok, _ := c.get(99, 49); !ok {
+		t.Fatal("the chunk just cached was dropped")
+	}
 }
 
 func TestCodecsRoundTripAndSampling(t *testing.T) {
