@@ -164,7 +164,8 @@ func TestStaleSessionCleanup(t *testing.T) {
 	info := testVolume(t, c, 0, nil)
 	ctx := context.Background()
 	open := func(name string) *Volume {
-		v, err := c.OpenVolume(ctx, info.Spec.ID, OpenOptions{Session: name, HeartbeatInterval: 200 * time.Millisecond})
+		v, err := c.OpenVolume(ctx, info.Spec.ID, OpenOptions{Session: name, HeartbeatInterval: 200 * time.Millisecond,
+			CleanupInterval: -1})
 		must(t, err)
 		t.Cleanup(func() { _ = v.Close() })
 		return v

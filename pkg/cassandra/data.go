@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"syscall"
 
 	"github.com/cassfs/cassfs/pkg/cassandra/chunks"
+	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 )
 
@@ -23,10 +25,26 @@ var _ dataPath = (*chunks.Store)(nil)
 
 func chunkSchema(ks string) []string { return chunks.Schema(ks) }
 
+// newDataPath connects the data path, with a background Compactor that merges a chunk's slices under the
+// inode's lock (the Volume's Locker: ZooKeeper for multi-node volumes).
 func newDataPath(v *Volume, opts OpenOptions) (dataPath, error) {
-	codec := v.spec.Compression
-	return chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
-		Codec: codec, CacheBytes: opts.CacheBytes, Consistency: v.cons})
+	v.comp = chunks.NewCompactor(v.lockInode, v.log)
+	s, err := chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
+		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint})
+	if err != nil {
+		return nil, err
+	}
+	v.comp.Start(s)
+	return s, nil
+}
+
+// lockInode takes the per-inode lock that serialises compaction and shrinking truncation of one file.
+func (v *Volume) lockInode(ctx context.Context, ino uint64) (func(), error) {
+	lease, err := v.locker.Lock(ctx, "ino-"+strconv.FormatUint(ino, 10), lock.Exclusive)
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: inode lock: %w", err)
+	}
+	return func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }, nil
 }
 
 // file reads regular file ino: EISDIR for a directory, EINVAL for other types.
@@ -191,7 +209,13 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 			}
 		}
 		if in.Size < cur.Size {
-			if err := v.data.Truncate(ctx, uint64(ino), cur.Size, in.Size); err != nil {
+			unlock, err := v.lockInode(ctx, uint64(ino))
+			if err != nil {
+				return store.Attr{}, err
+			}
+			err = v.data.Truncate(ctx, uint64(ino), cur.Size, in.Size)
+			unlock()
+			if err != nil {
 				return store.Attr{}, err
 			}
 		}

@@ -76,4 +76,5 @@ func (v *Volume) abandon() {
 	v.mu.Unlock()
 	v.stop()
 	<-v.done
+	v.comp.Close()
 }

@@ -9,6 +9,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 )
 
@@ -36,6 +37,12 @@ func (v *Volume) heartbeatLoop(ctx context.Context) {
 	defer close(v.done)
 	tick := time.NewTicker(v.opts.HeartbeatInterval)
 	defer tick.Stop()
+	var cleanup <-chan time.Time
+	if v.opts.CleanupInterval > 0 {
+		ct := time.NewTicker(v.opts.CleanupInterval)
+		defer ct.Stop()
+		cleanup = ct.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -43,6 +50,12 @@ func (v *Volume) heartbeatLoop(ctx context.Context) {
 		case <-tick.C:
 			if err := v.heartbeat(ctx, false); err != nil && ctx.Err() == nil {
 				v.log.Warn("heartbeat failed", "err", err)
+			}
+		case <-cleanup:
+			if n, err := v.cleanupStale(ctx, v.opts.SessionTimeout, false); err != nil && ctx.Err() == nil {
+				v.log.Warn("stale session cleanup failed", "err", err)
+			} else if n > 0 {
+				v.log.Info("cleaned stale sessions", "count", n)
 			}
 		}
 	}
@@ -189,7 +202,21 @@ func (v *Volume) CleanupStaleSessions(ctx context.Context, timeout time.Duration
 	if timeout <= 0 {
 		timeout = v.opts.SessionTimeout
 	}
-	lease, err := v.locker.Lock(ctx, "session-cleanup", 0)
+	return v.cleanupStale(ctx, timeout, true)
+}
+
+// cleanupStale is CleanupStaleSessions; without wait it returns (0, nil) when another mount is cleaning.
+func (v *Volume) cleanupStale(ctx context.Context, timeout time.Duration, wait bool) (int, error) {
+	var lease lock.Lease
+	var err error
+	if wait {
+		lease, err = v.locker.Lock(ctx, "session-cleanup", lock.Exclusive)
+	} else {
+		lease, err = v.locker.TryLock(ctx, "session-cleanup", lock.Exclusive)
+		if errors.Is(err, lock.ErrWouldBlock) {
+			return 0, nil
+		}
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/cassfs/cassfs/pkg/cassandra/chunks"
 	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 )
@@ -25,6 +26,9 @@ type OpenOptions struct {
 
 	HeartbeatInterval time.Duration // how often the session row is refreshed; default 10s
 	SessionTimeout    time.Duration // a session whose heartbeat is older is stale; default 6 heartbeats
+	// CleanupInterval: how often this session looks for stale sessions to clean (CleanupStaleSessions, one
+	// mount at a time through the Locker); default SessionTimeout, negative disables.
+	CleanupInterval time.Duration
 }
 
 // Volume is one open volume seen by one mount session. It implements store.Store.
@@ -39,6 +43,7 @@ type Volume struct {
 	opts   OpenOptions
 	locker lock.Locker
 	data   dataPath
+	comp   *chunks.Compactor
 	alloc  allocator
 
 	mu     sync.Mutex
@@ -78,6 +83,9 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 	if opts.SessionTimeout <= 0 {
 		opts.SessionTimeout = 6 * opts.HeartbeatInterval
 	}
+	if opts.CleanupInterval == 0 {
+		opts.CleanupInterval = opts.SessionTimeout
+	}
 	cons, err := gocql.ParseConsistencyWrapper(info.Spec.Consistency)
 	if err != nil {
 		return nil, err
@@ -99,6 +107,7 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 		return nil, err
 	}
 	if err := v.heartbeat(ctx, true); err != nil {
+		v.comp.Close()
 		return nil, err
 	}
 	hctx, cancel := context.WithCancel(context.Background())
@@ -126,6 +135,7 @@ func (v *Volume) Close() error {
 	v.mu.Unlock()
 	v.stop()
 	<-v.done
+	v.comp.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
