@@ -76,7 +76,17 @@ func testRunElected(t *testing.T, a, b lock.Locker) {
 				cancel()
 			}
 			mu.Unlock()
-			time.Sleep(time.Millisecond)
+			// Resign only once the other candidate is queued, so that leadership must alternate (FIFO).
+			if q, ok := a.(Queuer); ok {
+				for ctx.Err() == nil {
+					if n, err := q.QueueLen(ctx, "leader.bg"); err != nil || n >= 2 {
+						break
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
 			leaders.Add(-1)
 		}
 	}
@@ -94,8 +104,11 @@ func testRunElected(t *testing.T, a, b lock.Locker) {
 		}
 	}
 	seen := map[int]bool{}
-	for _, w := range who {
+	for i, w := range who {
 		seen[w] = true
+		if i > 0 && w == who[i-1] {
+			t.Fatalf("leaders %v: a candidate led twice in a row while the other waited", who)
+		}
 	}
 	if len(seen) != 2 {
 		t.Fatalf("leaders %v: both candidates should lead in turn", who)
