@@ -66,9 +66,12 @@ func diffAt(got, want []byte) string {
 	return "lengths " + strconv.Itoa(len(got)) + " and " + strconv.Itoa(len(want))
 }
 
-// readAt reads len(buf) bytes at off and returns what came back.
+// readAt opens the file on s, reads n bytes at off, releases it and returns what came back.
 func (e *env) readAt(s store.Store, ino store.Ino, off uint64, n int) []byte {
 	e.t.Helper()
+	_, err := s.Open(e.ctx, ino)
+	e.must(err, "open %d", ino)
+	defer func() { e.must(s.Release(e.ctx, ino), "release %d", ino) }()
 	buf := make([]byte, n)
 	k, err := s.Read(e.ctx, ino, off, buf)
 	e.must(err, "read %d at %d", n, off)

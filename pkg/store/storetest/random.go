@@ -18,7 +18,10 @@ import (
 // that differs: an errno, an inode number, attributes (type, nlink, size), file data, a directory listing or the
 // usage counts. Operations: create, mkdir, unlink, rmdir, link, rename (plain, NOREPLACE, EXCHANGE), write,
 // truncate, read, lookup, getattr, readdir (in random page sizes) and statfs. The names come from a small set so
-// that collisions, replacements and loops are frequent. At the end CheckTree verifies the volume.
+// that collisions, replacements and loops are frequent. A session reads a file without opening it unless the
+// other session changed its data since it last opened it; then it opens it first, as the contract's close-to-open
+// consistency requires. Attributes, names and listings must be current on both sessions at all times. At the
+// end CheckTree verifies the volume.
 func RunRandom(t *testing.T, newVolume NewVolume, seed uint64, ops int) {
 	opts := VolumeOptions{ChunkSize: ChunkSize}
 	vol := newVolume(t, opts)
@@ -52,6 +55,7 @@ type mnode struct {
 	parent  *mnode            // directories
 	data    model             // files
 	nlink   int
+	stale   [2]bool // files: session i has not opened the file since the other changed it
 }
 
 type randomRun struct {
@@ -64,7 +68,17 @@ type randomRun struct {
 	cs       int
 	seed     uint64
 	log      []string
+	cur      int // the session of the current operation
 }
+
+// note logs an operation for the failure report.
+func (r *randomRun) note(what string) {
+	r.log = append(r.log, fmt.Sprintf("[%c] %s", 'a'+r.cur, what))
+}
+
+// changed records that the current session changed file n's data: the other session must open it again to be
+// sure to see the change (close-to-open consistency).
+func (r *randomRun) changed(n *mnode) { n.stale[1-r.cur] = true }
 
 var randomNames = []string{"a", "b", "c", "d", "e", "f"}
 
@@ -119,7 +133,8 @@ func (r *randomRun) drop(n *mnode) {
 }
 
 func (r *randomRun) step(i int) {
-	s := r.sessions[r.rng.IntN(2)]
+	r.cur = r.rng.IntN(2)
+	s := r.sessions[r.cur]
 	ctx := r.ctx
 	d := r.pick(store.TypeDir)
 	name := r.name()
@@ -131,7 +146,7 @@ func (r *randomRun) step(i int) {
 			typ = store.TypeDir
 		}
 		what := fmt.Sprintf("mknod %d/%s type %d", d.ino, name, typ)
-		r.log = append(r.log, what)
+		r.note(what)
 		a, err := s.Mknod(ctx, d.ino, name, store.NewNode{Type: typ, Mode: 0o644})
 		want := syscall.Errno(0)
 		if cur != nil {
@@ -152,7 +167,7 @@ func (r *randomRun) step(i int) {
 		d.entries[name] = n
 	case 2: // unlink
 		what := fmt.Sprintf("unlink %d/%s", d.ino, name)
-		r.log = append(r.log, what)
+		r.note(what)
 		_, err := s.Unlink(ctx, d.ino, name)
 		want := syscall.Errno(0)
 		switch {
@@ -167,7 +182,7 @@ func (r *randomRun) step(i int) {
 		}
 	case 3: // rmdir
 		what := fmt.Sprintf("rmdir %d/%s", d.ino, name)
-		r.log = append(r.log, what)
+		r.note(what)
 		err := s.Rmdir(ctx, d.ino, name)
 		want := syscall.Errno(0)
 		switch {
@@ -188,7 +203,7 @@ func (r *randomRun) step(i int) {
 			return
 		}
 		what := fmt.Sprintf("link %d as %d/%s", f.ino, d.ino, name)
-		r.log = append(r.log, what)
+		r.note(what)
 		a, err := s.Link(ctx, f.ino, d.ino, name)
 		want := syscall.Errno(0)
 		if cur != nil {
@@ -211,9 +226,10 @@ func (r *randomRun) step(i int) {
 		off, n := r.rng.IntN(3*r.cs), 1+r.rng.IntN(2*r.cs)
 		data := pattern(byte(i), n)
 		what := fmt.Sprintf("write %d bytes at %d to %d", n, off, f.ino)
-		r.log = append(r.log, what)
+		r.note(what)
 		a, err := s.Write(ctx, f.ino, uint64(off), data)
 		if r.check(what, err, 0) {
+			r.changed(f)
 			f.data.write(off, data)
 			if a.Size != uint64(len(f.data)) {
 				r.t.Errorf("%s: size %d, want %d", what, a.Size, len(f.data))
@@ -226,9 +242,10 @@ func (r *randomRun) step(i int) {
 		}
 		size := r.rng.IntN(4 * r.cs)
 		what := fmt.Sprintf("truncate %d to %d", f.ino, size)
-		r.log = append(r.log, what)
+		r.note(what)
 		_, err := s.SetAttr(ctx, f.ino, store.SetAttrIn{Valid: store.SetSize, Size: uint64(size)})
 		if r.check(what, err, 0) {
+			r.changed(f)
 			f.data.truncate(size)
 		}
 	case 10, 11: // read
@@ -238,7 +255,16 @@ func (r *randomRun) step(i int) {
 		}
 		off, n := r.rng.IntN(5*r.cs), r.rng.IntN(3*r.cs)
 		what := fmt.Sprintf("read %d bytes at %d of %d", n, off, f.ino)
-		r.log = append(r.log, what)
+		r.note(what)
+		if f.stale[r.cur] { // open, as a reader on another mount would
+			r.note(fmt.Sprintf("open %d", f.ino))
+			_, err := s.Open(ctx, f.ino)
+			if !r.check("open", err, 0) {
+				return
+			}
+			defer func() { r.check("release", s.Release(ctx, f.ino), 0) }()
+			f.stale[r.cur] = false
+		}
 		buf := make([]byte, n)
 		k, err := s.Read(ctx, f.ino, uint64(off), buf)
 		if r.check(what, err, 0) {
@@ -252,7 +278,7 @@ func (r *randomRun) step(i int) {
 		}
 	case 12: // lookup
 		what := fmt.Sprintf("lookup %d/%s", d.ino, name)
-		r.log = append(r.log, what)
+		r.note(what)
 		a, err := s.Lookup(ctx, d.ino, name)
 		want := syscall.Errno(0)
 		if cur == nil {
@@ -264,7 +290,7 @@ func (r *randomRun) step(i int) {
 	case 13: // getattr
 		n := r.pick(0)
 		what := fmt.Sprintf("getattr %d", n.ino)
-		r.log = append(r.log, what)
+		r.note(what)
 		a, err := s.GetAttr(ctx, n.ino)
 		if r.check(what, err, 0) {
 			r.compareAttr(what, a, n)
@@ -272,7 +298,7 @@ func (r *randomRun) step(i int) {
 	case 14: // readdir
 		page := 1 + r.rng.IntN(4)
 		what := fmt.Sprintf("readdir %d in pages of %d", d.ino, page)
-		r.log = append(r.log, what)
+		r.note(what)
 		ents, err := readDirAll(ctx, s, d.ino, page)
 		if !r.check(what, err, 0) {
 			return
@@ -289,7 +315,7 @@ func (r *randomRun) step(i int) {
 			r.t.Errorf("%s: got %q, want %q", what, got, want)
 		}
 	case 15: // statfs
-		r.log = append(r.log, "statfs")
+		r.note("statfs")
 		u, err := s.StatFS(ctx)
 		if !r.check("statfs", err, 0) {
 			return
@@ -319,7 +345,7 @@ func (r *randomRun) rename(s store.Store, od *mnode, oldName string) {
 	newName := r.name()
 	flags := []uint32{0, 0, store.RenameNoReplace, store.RenameExchange}[r.rng.IntN(4)]
 	what := fmt.Sprintf("rename %d/%s to %d/%s flags %d", od.ino, oldName, nd.ino, newName, flags)
-	r.log = append(r.log, what)
+	r.note(what)
 	err := s.Rename(r.ctx, od.ino, oldName, nd.ino, newName, flags)
 	src, dst := od.entries[oldName], nd.entries[newName]
 	isDir := func(n *mnode) bool { return n != nil && n.typ == store.TypeDir }

@@ -150,15 +150,18 @@ func (e *env) write(s store.Store, ino store.Ino, off uint64, data []byte) store
 	return a
 }
 
-// readAll reads the whole file (by its current size) through s.
+// readAll opens the file on s (so that, by close-to-open consistency, every change made before on any session is
+// seen), reads it whole by the size Open returns, and releases it.
 func (e *env) readAll(s store.Store, ino store.Ino) []byte {
 	e.t.Helper()
-	size := e.getattr(s, ino).Size
-	buf := make([]byte, size+10)
+	a, err := s.Open(e.ctx, ino)
+	e.must(err, "open %d", ino)
+	defer func() { e.must(s.Release(e.ctx, ino), "release %d", ino) }()
+	buf := make([]byte, a.Size+10)
 	n, err := s.Read(e.ctx, ino, 0, buf)
 	e.must(err, "read %d", ino)
-	if uint64(n) != size {
-		e.t.Fatalf("read of %d returned %d bytes, size is %d", ino, n, size)
+	if uint64(n) != a.Size {
+		e.t.Fatalf("read of %d returned %d bytes, size is %d", ino, n, a.Size)
 	}
 	return buf[:n]
 }
