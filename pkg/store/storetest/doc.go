@@ -35,6 +35,10 @@
 // writers in one chunk, crossing directory renames that would make a loop, racing renames of one source, and a
 // namespace storm).
 //
+// The suite never relies on a session seeing another session's data without opening the file first (Open is
+// where close-to-open consistency is promised); it does expect attributes, entries and listings to be current on
+// every session.
+//
 // RunRandom runs a seeded random sequence of namespace and data operations against a fresh volume and against a
 // simple model, comparing every result (errno, data, listings, usage). Re-run a failure with the seed it prints.
 //
