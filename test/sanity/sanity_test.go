@@ -17,6 +17,5 @@ func TestSanity(t *testing.T) {
 	cfg.TargetPath = filepath.Join(pc.dir, "target")
 	cfg.StagingPath = filepath.Join(pc.dir, "staging")
 	cfg.TestVolumeSize = 1 << 30
-	cfg.IdempotentCount = 3 // each idempotency check repeats every call 3 times (the default 10 mostly waits on Cassandra DDL)
 	sanity.Test(t, cfg)
 }
