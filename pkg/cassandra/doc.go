@@ -2,22 +2,35 @@
 //
 // # Provisioning
 //
-// ParseVolumeSpec turns StorageClass parameters into a VolumeSpec (every value validated; unknown keys are
-// errors). Connect opens one gocql session (a Cluster); CreateVolume, GetVolume, ListVolumes, ExpandVolume and
-// DeleteVolume manage volumes. A volume lives in the keyspace KeyspaceName(id); its meta table records the full
-// id, the spec (JSON), the capacity and the schema version, so the keyspace alone describes the volume and no
-// registry keyspace is needed. Schema changes are numbered migrations applied in order (see schema.go).
+// ParseVolumeSpec turns StorageClass parameters into a VolumeSpec (every value validated, unknown keys are
+// errors wrapping ErrInvalidParameter that name the key). Connect opens one gocql session (a Cluster) shared by
+// everything that follows. CreateVolume (idempotent), GetVolume, ListVolumes, ExpandVolume and DeleteVolume
+// (idempotent) manage volumes. Volume id v lives in keyspace KeyspaceName(v) (a documented, collision-checked
+// rule: no user text ever reaches CQL); its meta table records the full id, the spec as JSON, the capacity and the
+// schema version, so the keyspace alone describes the volume and no registry keyspace exists. Schema changes are
+// numbered migrations applied in order (schema.go).
+//
+//	c, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: []string{"10.0.0.1"}, LocalDC: "dc1"})
+//	spec, err := cassandra.ParseVolumeSpec("pvc-123", 10<<30, map[string]string{"dcReplication": "dc1:3"})
+//	info, err := c.CreateVolume(ctx, spec)
+//	v, err := c.OpenVolume(ctx, "pvc-123", cassandra.OpenOptions{Session: "node-a/pod-x", Locker: zkLocker})
+//	defer v.Close()
 //
 // # The store
 //
-// OpenVolume returns a *Volume, which implements store.Store for one mount session. Metadata (inodes, directory
-// entries, xattrs) is written only with lightweight transactions, so concurrent mounts agree; file data goes
-// through the data path (package chunks). Operations that touch several partitions are ordered so that a crash
-// leaves no dangling entry and no lost inode, at worst leaked space or a wrong link count, which Fsck repairs.
-// docs/design.md gives the schema and the reasoning.
+// A *Volume implements store.Store for one mount session. Metadata (inodes, directory entries, xattrs) is written
+// only with lightweight transactions, so mounts on different nodes agree without locks for create, link, unlink
+// and same-directory rename. Operations that move or remove directories, and every cross-directory rename, also
+// take the volume's "rename" lock from OpenOptions.Locker (a ZooKeeper Locker for volumes mounted on several
+// nodes; nil means in-process locks, correct only when every mount is in this process). File data goes through
+// package chunks. Multi-partition operations are ordered so that a crash leaves no dangling entry and no lost
+// inode, at worst leaked space or a link count that is too high; Fsck finds and repairs that (Checker adapts it to
+// storetest). docs/design.md gives the schema, the order of steps and the reasons.
 //
 // # Sessions
 //
-// Every Volume registers a session row and refreshes its heartbeat. CleanupStaleSessions (called by any mount)
-// releases what dead sessions held open, reclaiming files unlinked while open.
+// Every Volume registers a session row and refreshes its heartbeat in the background. A file unlinked while open
+// lives on until its last holder releases it; if a holder dies, CleanupStaleSessions (run in the background by
+// one mount at a time, or called directly) finds its stale heartbeat, reclaims what it held and finishes its
+// interrupted renames.
 package cassandra

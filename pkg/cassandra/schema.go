@@ -13,7 +13,8 @@ import (
 type migration struct {
 	version int
 	stmts   []string
-	// extra returns more statements computed at run time (the data path's tables).
+	// extra returns more statements computed at run time: the data path's tables as of this migration. A later
+	// change to chunks.Schema needs a new migration here, or existing volumes never get it.
 	extra func(ks string) []string
 }
 
