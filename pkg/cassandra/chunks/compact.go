@@ -74,7 +74,7 @@ func (s *Store) Compact(ctx context.Context, ino uint64, chunk uint64) error {
 		}
 		return out
 	})
-	if err := s.deleteSlices(ctx, ino, chunk, old); err != nil {
+	if err := s.deleteSlices(ctx, ino, chunk, old, top.ts); err != nil {
 		return err
 	}
 	return s.deleteBlocks(ctx, old)

@@ -75,7 +75,10 @@
 // before the compactor's wall clock. It writes new blocks for each run of data (runs closer than BlockSize join,
 // with the zeros between stored), keeps zero slices where a zero slice hides older data, inserts the merged
 // slices with the key of the newest settled slice (and a random gen > 0, so they sort just after it), and then
-// deletes the old rows and their blocks. Readers see the same bytes before, during and after.
+// deletes the old rows and their blocks. Readers see the same bytes before, during and after. Old rows go with
+// one range deletion (ts below the newest merged stamp) plus single-row deletions for that stamp, so a hot chunk
+// compacted again and again leaves one range tombstone per compaction, not one tombstone per slice; Truncate
+// deletes the same way below its zero marker.
 //
 // Why the settle window: a merged slice takes an old key, so every slice that could sort below it must already
 // be in the list the compactor read. A slice insert is given CompactSettle/2 to be acknowledged after its stamp

@@ -32,6 +32,7 @@ func Schema(ks string) []string {
 type queries struct {
 	insertBlock, selectBlock, deleteBlock           string
 	insertSlice, selectSlices, deleteSlice, dropAll string
+	deleteBefore                                    string
 	insertIndex, selectIndex, dropIndex             string
 }
 
@@ -44,10 +45,11 @@ func newQueries(ks string) queries {
 			`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ks),
 		selectSlices: fmt.Sprintf(`SELECT ts, writer, gen, pos, len, zero, bwriter, bseq, bsize FROM %s.slices `+
 			`WHERE ino = ? AND chunk = ?`, ks),
-		deleteSlice: fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ? AND ts = ? AND writer = ? AND gen = ?`, ks),
-		dropAll:     fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ?`, ks),
-		insertIndex: fmt.Sprintf(`INSERT INTO %s.file_chunks (ino, chunk) VALUES (?, ?)`, ks),
-		selectIndex: fmt.Sprintf(`SELECT chunk FROM %s.file_chunks WHERE ino = ? AND chunk >= ? AND chunk < ?`, ks),
-		dropIndex:   fmt.Sprintf(`DELETE FROM %s.file_chunks WHERE ino = ?`, ks),
+		deleteSlice:  fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ? AND ts = ? AND writer = ? AND gen = ?`, ks),
+		dropAll:      fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ?`, ks),
+		deleteBefore: fmt.Sprintf(`DELETE FROM %s.slices WHERE ino = ? AND chunk = ? AND ts < ?`, ks),
+		insertIndex:  fmt.Sprintf(`INSERT INTO %s.file_chunks (ino, chunk) VALUES (?, ?)`, ks),
+		selectIndex:  fmt.Sprintf(`SELECT chunk FROM %s.file_chunks WHERE ino = ? AND chunk >= ? AND chunk < ?`, ks),
+		dropIndex:    fmt.Sprintf(`DELETE FROM %s.file_chunks WHERE ino = ?`, ks),
 	}
 }

@@ -82,7 +82,8 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 	}
 	// Then append the slices, each stamped just before its insert.
 	return parallel(ctx, len(ps), s.cfg.Parallelism, func(ctx context.Context, k int) error {
-		return s.appendSlice(ctx, ino, ps[k].chunk, ps[k].sl)
+		_, err := s.appendSlice(ctx, ino, ps[k].chunk, ps[k].sl)
+		return err
 	})
 }
 
@@ -125,8 +126,9 @@ func (s *Store) indexed(ctx context.Context, ino, from, to uint64) ([]uint64, er
 	return out, nil
 }
 
-// appendSlice stamps sl with a fresh key of this Store (gen 0), inserts it and adds it to the cached list.
-func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
+// appendSlice stamps sl with a fresh key of this Store (gen 0), inserts it, adds it to the cached list and
+// returns the key.
+func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) (sliceKey, error) {
 	if d := s.cfg.CompactSettle / 2; d > 0 {
 		// Bound the time between the slice's stamp and its acknowledgement (see CompactSettle).
 		var cancel context.CancelFunc
@@ -135,13 +137,13 @@ func (s *Store) appendSlice(ctx context.Context, ino, chunk uint64, sl slice) er
 	}
 	sl.key = sliceKey{ts: s.clock.next(), writer: s.writer}
 	if err := s.insertSlice(ctx, ino, chunk, sl); err != nil {
-		return err
+		return sliceKey{}, err
 	}
 	n := s.lists.update(ino, chunk, func(l []slice) []slice { return withSlice(l, sl) })
 	if n > s.cfg.CompactThreshold && s.cfg.OnManySlices != nil {
 		s.cfg.OnManySlices(ino, chunk, n)
 	}
-	return nil
+	return sl.key, nil
 }
 
 func (s *Store) insertSlice(ctx context.Context, ino, chunk uint64, sl slice) error {
@@ -197,27 +199,42 @@ func (s *Store) zeroChunk(ctx context.Context, ino, chunk, from uint64) error {
 	if from == 0 && len(l) == 0 {
 		return nil // nothing to hide
 	}
-	if err := s.appendSlice(ctx, ino, chunk, slice{pos: from, length: s.cfg.ChunkSize - from, zero: true}); err != nil {
+	z, err := s.appendSlice(ctx, ino, chunk, slice{pos: from, length: s.cfg.ChunkSize - from, zero: true})
+	if err != nil {
 		return err
 	}
 	if from != 0 || len(l) == 0 {
 		return nil
 	}
-	if err := s.deleteSlices(ctx, ino, chunk, l); err != nil {
+	if err := s.deleteSlices(ctx, ino, chunk, l, z.ts); err != nil {
 		return err
 	}
 	s.lists.update(ino, chunk, func(cur []slice) []slice { return without(cur, l) })
 	return s.deleteBlocks(ctx, l)
 }
 
-// deleteSlices deletes the given slice rows of one partition, in single-partition batches.
-func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice) error {
+// deleteSlices deletes the slice rows l of one partition: every row stamped before below with one range
+// deletion (one tombstone, however many rows: a hot chunk compacted over and over does not pile up row
+// tombstones), and the rows of l stamped at or after below one by one. A row that lands late with a stamp before
+// below is deleted as well; it could only be hidden under what replaces l anyway (a merged slice or a zero
+// marker stamped at or after below). All in single-partition unlogged batches: atomic there, one round trip.
+func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice, below int64) error {
 	const perBatch = 64
-	for i := 0; i < len(l); i += perBatch {
-		// One partition: an unlogged batch is atomic and isolated there, and one round trip.
+	var rows []slice
+	for _, sl := range l {
+		if sl.key.ts >= below {
+			rows = append(rows, sl)
+		}
+	}
+	rangeDone := false
+	for i := 0; i < len(rows) || !rangeDone; i += perBatch {
 		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency).
 			WithTimestamp(s.deleteTime())
-		for _, sl := range l[i:min(len(l), i+perBatch)] {
+		if !rangeDone {
+			b.Query(s.q.deleteBefore, int64(ino), int64(chunk), below)
+			rangeDone = true
+		}
+		for _, sl := range rows[min(i, len(rows)):min(len(rows), i+perBatch)] {
 			b.Query(s.q.deleteSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen)
 		}
 		s.roundTrips.Add(1)
