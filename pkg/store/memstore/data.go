@@ -69,6 +69,7 @@ func (s *Store) Write(ctx context.Context, ino store.Ino, off uint64, data []byt
 	if len(data) == 0 {
 		return n.attr, nil
 	}
+	s.forget(ino)
 	end := off + uint64(len(data))
 	if end < off {
 		return store.Attr{}, syscall.EFBIG
@@ -108,15 +109,16 @@ func (s *Store) Read(ctx context.Context, ino store.Ino, off uint64, buf []byte)
 	if err != nil {
 		return 0, err
 	}
-	if off >= n.attr.Size {
+	view := s.cachedFile(n)
+	if off >= view.size {
 		return 0, nil
 	}
-	buf = buf[:min(uint64(len(buf)), n.attr.Size-off)]
+	buf = buf[:min(uint64(len(buf)), view.size-off)]
 	for done := 0; done < len(buf); {
 		idx, in := off/v.chunkSize, off%v.chunkSize
 		k := min(uint64(len(buf)-done), v.chunkSize-in)
 		part := buf[done : done+int(k)]
-		c := n.chunks[idx]
+		c := view.chunks[idx]
 		copied := 0
 		if in < uint64(len(c)) {
 			copied = copy(part, c[in:])
@@ -156,6 +158,7 @@ func (s *Store) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off, 
 	if mode&store.FallocKeepSize != 0 {
 		return n.attr, v.reserve(end - n.attr.Size)
 	}
+	s.forget(ino)
 	if err := v.resize(n, end); err != nil {
 		return store.Attr{}, err
 	}

@@ -14,8 +14,11 @@
 //
 // # Model
 //
-// One mutex per Volume serialises every operation, so each operation is atomic and linearizable; there is no
-// cache, so close-to-open consistency holds trivially. File data is kept per chunk (Options.ChunkSize) and chunks
+// One mutex per Volume serialises every operation, so each operation is atomic and linearizable. By default there
+// is no cache, so every read sees the latest data. With Options.CacheData each session keeps the data of a file as
+// it was when the session first read it, until it opens the file again or changes it itself: exactly the
+// staleness close-to-open consistency allows, so tests of pkg/fusefs can prove that the filesystem opens before
+// it reads what another mount wrote. File data is kept per chunk (Options.ChunkSize) and chunks
 // never written are holes that read as zeros. Usage.Bytes is the sum of the sizes of all files (each inode once);
 // Usage.Inodes counts every inode that exists, including files unlinked while still open.
 //

@@ -46,3 +46,43 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(p, err)
 	}
 }
+
+// TestCacheData checks that a caching session really serves stale data until it opens the file again.
+func TestCacheData(t *testing.T) {
+	ctx := context.Background()
+	v := memstore.NewVolume(memstore.Options{CacheData: true})
+	a, b := v.Session("a"), v.Session("b")
+	f, err := a.Mknod(ctx, store.RootIno, "f", store.NewNode{Type: store.TypeFile, Mode: 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(s *memstore.Store) string {
+		buf := make([]byte, 16)
+		n, err := s.Read(ctx, f.Ino, 0, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	if _, err := a.Write(ctx, f.Ino, 0, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(b); got != "one" {
+		t.Fatalf("first read %q", got)
+	}
+	if _, err := a.Write(ctx, f.Ino, 0, []byte("two!")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(b); got != "one" {
+		t.Errorf("b read %q before opening again, want the stale %q", got, "one")
+	}
+	if got := read(a); got != "two!" {
+		t.Errorf("the writer reads %q", got)
+	}
+	if _, err := b.Open(ctx, f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(b); got != "two!" {
+		t.Errorf("after Open b reads %q", got)
+	}
+}

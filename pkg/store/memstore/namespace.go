@@ -267,6 +267,7 @@ func (s *Store) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn) 
 		if err := v.resize(n, in.Size); err != nil {
 			return store.Attr{}, err
 		}
+		s.forget(ino)
 		n.attr.Mtime = now
 	}
 	if in.Valid&store.SetMode != 0 {

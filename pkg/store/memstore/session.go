@@ -19,6 +19,7 @@ func (s *Store) Open(ctx context.Context, ino store.Ino) (store.Attr, error) {
 	}
 	n.opens++
 	s.open[ino]++
+	s.forget(ino)
 	return n.attr, nil
 }
 
@@ -39,6 +40,7 @@ func (s *Store) Release(ctx context.Context, ino store.Ino) error {
 func (s *Store) release(ino store.Ino) {
 	if s.open[ino]--; s.open[ino] == 0 {
 		delete(s.open, ino)
+		s.forget(ino)
 	}
 	n := s.v.inodes[ino]
 	n.opens--

@@ -17,6 +17,10 @@ type Options struct {
 	CapacityBytes uint64 // quota on Usage.Bytes; 0 means unlimited
 	MaxInodes     uint64 // limit on Usage.Inodes; 0 means unlimited
 	ChunkSize     int    // bytes per data chunk; 0 means DefaultChunkSize
+	// CacheData makes each session keep the data of a file it reads as it was at that first read, until the
+	// session opens the file again or changes it itself: the staleness the Store contract allows between Opens
+	// (close-to-open consistency). Tests of the layers above use it to prove that they open before they read.
+	CacheData bool
 }
 
 // Volume is one in-memory filesystem shared by any number of sessions (see Session).
@@ -131,8 +135,9 @@ func touch(d *inode, now int64) {
 type Store struct {
 	v      *Volume
 	name   string
-	open   map[store.Ino]int // guarded by v.mu
-	closed bool              // guarded by v.mu
+	open   map[store.Ino]int      // guarded by v.mu
+	cache  map[store.Ino]snapshot // guarded by v.mu; only with Options.CacheData
+	closed bool                   // guarded by v.mu
 }
 
 var _ store.Store = (*Store)(nil)
