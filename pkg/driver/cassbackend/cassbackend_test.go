@@ -167,3 +167,30 @@ func TestStagerServesAndUnstages(t *testing.T) {
 		t.Fatalf("file visible after unstage: %v (still mounted?)", err)
 	}
 }
+
+// TestPoolOneConnectionPerCredentials: requests with the same credentials share a connection, other credentials
+// get their own, and a closed pool refuses. (The test Cassandra accepts any login, so this checks the pooling,
+// not Cassandra's authentication.)
+func TestPoolOneConnectionPerCredentials(t *testing.T) {
+	p := NewPool(cassandra.ClusterConfig{Hosts: testenv.RequireCassandra(t), Timeout: 30 * time.Second})
+	ctx := context.Background()
+	get := func(cred driver.Credentials) *cassandra.Cluster {
+		t.Helper()
+		c, err := p.Get(ctx, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	def, a := get(driver.Credentials{}), get(driver.Credentials{Username: "alice", Password: "a"})
+	if get(driver.Credentials{}) != def || get(driver.Credentials{Username: "alice", Password: "a"}) != a {
+		t.Fatal("same credentials, new connection")
+	}
+	if a == def || get(driver.Credentials{Username: "alice", Password: "b"}) == a {
+		t.Fatal("other credentials share a connection")
+	}
+	p.Close()
+	if _, err := p.Get(ctx, driver.Credentials{}); !errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("closed pool: %v", err)
+	}
+}
