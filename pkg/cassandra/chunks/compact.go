@@ -13,14 +13,15 @@ var ErrCompactRace = errors.New("chunks: concurrent compaction or truncation")
 
 // Compact merges the settled slices of (ino, chunk) into as few new slices as the data's extents allow (runs of
 // data separated by at least BlockSize of zeros stay apart; ranges where a zero slice wins stay zero slices),
-// then deletes the merged slice rows and their blocks. It does nothing when that would not reduce the count.
+// then deletes the replaced slice rows and their blocks. It does nothing when that would not reduce the count.
 //
 // A slice is settled when its timestamp is older than this Store's wall clock minus CompactSettle; every slice of
 // the chunk with a smaller timestamp has been inserted by then (see the package documentation), so the merged
 // slices, which take the key of the newest settled slice they replace (with a random gen > 0 to sort just after
 // it), hide exactly what the merged ones hid: every write that is newer than them, landed or still in flight,
 // stays newer. Callers run Compact under a per-inode lock, but concurrent compactions of one chunk are safe too:
-// both merged results show the same bytes, and a compaction that loses its blocks to the other gives up.
+// merged results with one base key show the same bytes, one with an older base key is deleted or hidden by the
+// newer one, and a compaction whose source blocks disappear gives up (ErrCompactRace).
 func (s *Store) Compact(ctx context.Context, ino uint64, chunk uint64) error {
 	l, err := s.loadList(ctx, ino, chunk)
 	if err != nil {
@@ -32,7 +33,7 @@ func (s *Store) Compact(ctx context.Context, ino uint64, chunk uint64) error {
 		n++
 	}
 	old := l[:n]
-	if len(old) < 2 && !(len(old) == 1 && old[0].zero) {
+	if len(old) < 2 {
 		return nil
 	}
 	bs := uint64(s.cfg.BlockSize)
