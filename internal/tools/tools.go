@@ -12,6 +12,8 @@ import (
 	_ "github.com/hanwen/go-fuse/v2/posixtest"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+	_ "github.com/onsi/ginkgo/v2"
+	_ "github.com/onsi/gomega"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "google.golang.org/grpc"
 	_ "k8s.io/api/core/v1"
@@ -19,6 +21,4 @@ import (
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/mount-utils"
 	_ "sigs.k8s.io/yaml"
-	_ "github.com/onsi/ginkgo/v2"
-	_ "github.com/onsi/gomega"
 )
