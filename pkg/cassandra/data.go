@@ -90,16 +90,16 @@ func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []by
 	if err := v.data.Write(ctx, uint64(ino), off, data); err != nil {
 		return store.Attr{}, err
 	}
-	return v.setSize(ctx, ino, end, true, now())
+	return v.setSize(ctx, &n, end, now())
 }
 
-// setSize records a new size (grow only: never below the current one) and mtime/ctime t on ino and counts the
-// growth in usage.
-func (v *Volume) setSize(ctx context.Context, ino store.Ino, size uint64, growOnly bool, t int64) (store.Attr, error) {
+// setSize records a size (never below the current one) and mtime/ctime t on file cur (as just
+// read) and counts the growth in usage.
+func (v *Volume) setSize(ctx context.Context, cur *inode, size uint64, t int64) (store.Attr, error) {
 	var delta int64
-	n, err := v.updateInode(ctx, ino, func(n *inode) error {
+	n, err := v.updateInodeFrom(ctx, cur.Ino, cur, func(n *inode) error {
 		delta = 0
-		if growOnly && size < n.Size {
+		if size < n.Size {
 			size = n.Size
 		}
 		delta = int64(size) - int64(n.Size)
@@ -176,7 +176,7 @@ func (v *Volume) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off,
 	if mode&store.FallocKeepSize != 0 {
 		return n.Attr, nil
 	}
-	return v.setSize(ctx, ino, end, true, now())
+	return v.setSize(ctx, &n, end, now())
 }
 
 // SetAttr implements store.Namespace. A shrinking size zeroes the data past the new end first, then records the
@@ -222,7 +222,7 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 	}
 	t := now()
 	var delta int64
-	n, err := v.updateInode(ctx, ino, func(n *inode) error {
+	n, err := v.updateInodeFrom(ctx, ino, &cur, func(n *inode) error {
 		delta = 0
 		if in.Valid&store.SetSize != 0 {
 			delta = int64(in.Size) - int64(n.Size)

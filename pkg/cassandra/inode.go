@@ -98,12 +98,23 @@ var errNoChange = errors.New("no change")
 // conflict. fn may be called several times; an error from it aborts (errNoChange: return the row unchanged).
 // A write whose outcome is unknown (timeout) is resolved by reading back: the nonce tells whether it landed.
 func (v *Volume) updateInode(ctx context.Context, ino store.Ino, fn func(n *inode) error) (inode, error) {
+	return v.updateInodeFrom(ctx, ino, nil, fn)
+}
+
+// updateInodeFrom is updateInode whose first attempt starts from first (a row just read), saving a read.
+func (v *Volume) updateInodeFrom(ctx context.Context, ino store.Ino, first *inode, fn func(n *inode) error) (inode, error) {
 	serial := false
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return inode{}, err
 		}
-		n, err := v.readInode(ctx, ino, serial)
+		var n inode
+		var err error
+		if attempt == 0 && first != nil {
+			n = *first
+		} else {
+			n, err = v.readInode(ctx, ino, serial)
+		}
 		if err != nil {
 			return inode{}, err
 		}
