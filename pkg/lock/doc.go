@@ -52,11 +52,11 @@
 // # Losing a lock
 //
 // Lost closes when a lease can no longer be trusted: its Locker was closed, or (ZooKeeper) the session was lost.
-// A ZK mount that has heard nothing from the ensemble for a third of the session timeout declares the session
-// lost (the client notices silence after two thirds, and the server may expire the session one timeout after
-// the last contact, so this fires before anyone else can be granted the lock); an expiry reported by the server
-// does the same at once. All leases of the session report Lost together, waiters start over, and the ZK opens a
-// new session so later calls work. Work done under a lease must check it (lock.Valid before each protected
+// A ZK mount whose connection has been down for a quarter of the session timeout declares the session lost
+// (the client notices silence only after two thirds of it, and the server may expire the session one timeout
+// after the last contact, so this fires before anyone else can be granted the lock); an expiry reported by the
+// server does the same at once. All leases of the session report Lost together, waiters start over, and the ZK
+// opens a new session so later calls work. Work done under a lease must check it (lock.Valid before each protected
 // write, or select on Lost) and fail with EIO rather than go on unprotected. Unlock after loss returns nil.
 //
 // # Leader election

@@ -19,8 +19,9 @@ type ZKConfig struct {
 	// Servers are the ensemble's client addresses (host:port).
 	Servers []string
 	// SessionTimeout is the ZooKeeper session timeout (default 10 s). Keep it inside the server's
-	// [minSessionTimeout, maxSessionTimeout] (by default 2 and 20 ticks): leases are declared lost by the client
-	// after about a third of it without contact with the ensemble, before the server can expire the session.
+	// [minSessionTimeout, maxSessionTimeout] (by default 2 and 20 ticks): a client that has lost its connection
+	// declares its leases lost a quarter of it later (about 11/12 of it after the last answer it received),
+	// before the server can expire the session.
 	SessionTimeout time.Duration
 	// Chroot is the per-deployment root znode (default "/cassfs"). It is created with an open ACL.
 	Chroot string
@@ -38,7 +39,7 @@ type ZKConfig struct {
 }
 
 // ZK is the ZooKeeper Locker for volumes mounted on several nodes. One ZK holds one ZooKeeper session at a
-// time; when it is lost (expired, or no contact for about a third of the session timeout) every lease taken
+// time; when it is lost (expired, or disconnected for a quarter of the session timeout) every lease taken
 // in it reports Lost at once and the next call works on a fresh session.
 //
 // Layout: <Chroot>/<Namespace>/locks/<name>/<session>-<guid>-<w|r>-<seq>. Lock nodes are EPHEMERAL|SEQUENTIAL;

@@ -120,8 +120,8 @@ func (s *zkSession) event(ev zk.Event) {
 	case zk.StateDisconnected:
 		if s.hadSession && s.lossTimer == nil && !s.isLost {
 			// The client notices silence only after 2/3 of the timeout; the server may expire the session a
-			// third later. Declare loss by then, so no one else can hold the lock while we think we do.
-			s.lossTimer = time.AfterFunc(s.z.cfg.SessionTimeout/3, s.lose)
+			// third later. Declare loss before that (11/12), so no one else holds the lock while we think we do.
+			s.lossTimer = time.AfterFunc(s.z.cfg.SessionTimeout/4, s.lose)
 		}
 	}
 }
