@@ -13,6 +13,7 @@ var commands = map[string]func(args []string) error{
 	"loopback":  runLoopback,
 	"rawcql":    runRawCQL,
 	"mdtest":    runMDTest,
+	"report":    runReport,
 	"volume":    runVolume,
 	"waitmount": runWaitMount,
 }
