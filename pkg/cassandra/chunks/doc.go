@@ -45,7 +45,9 @@
 //
 // Read resolves the slice list of each chunk in range newest-first into a plan: segments taken from one slice
 // each, and zeros for holes and zero slices. It then fetches the blocks the plan needs, Parallelism at a time,
-// decodes them and copies the needed parts. Decoded blocks sit in an LRU cache bounded by CacheBytes; blocks are
+// decodes them and copies the needed parts. Slice lists are read at the configured consistency; blocks, being
+// immutable and written before any slice names them, from one replica first (the configured level only if that
+// replica has not got the block). Decoded blocks sit in an LRU cache bounded by CacheBytes; blocks are
 // immutable, so the cache is never stale and concurrent misses of one block share one fetch. Slice lists are
 // cached per (ino, chunk) until Invalidate; the Store's own writes update its cached lists, and a list load that
 // raced with an own write or an Invalidate is not cached (a generation check), so a mount always reads its own

@@ -186,7 +186,12 @@ func (s *Store) block(ctx context.Context, id blockID, rawLen uint64) ([]byte, e
 		var codec int8
 		var n int32
 		var stored []byte
-		err := s.query(ctx, s.q.selectBlock, id.writer, id.seq).Scan(&codec, &n, &stored)
+		// Blocks are immutable and written before any slice names them, so one replica that has the block has
+		// the right bytes: ask one, and the configured level only if that one has not got it (yet).
+		err := s.query(ctx, s.q.selectBlock, id.writer, id.seq).Consistency(s.oneReplica()).Scan(&codec, &n, &stored)
+		if errors.Is(err, gocql.ErrNotFound) && s.oneReplica() != s.cfg.Consistency {
+			err = s.query(ctx, s.q.selectBlock, id.writer, id.seq).Scan(&codec, &n, &stored)
+		}
 		if errors.Is(err, gocql.ErrNotFound) {
 			return nil, errBlockMissing
 		}
@@ -208,6 +213,16 @@ func (s *Store) block(ctx context.Context, id blockID, rawLen uint64) ([]byte, e
 		return nil, fmt.Errorf("chunks: block %d/%d holds %d bytes, slice says %d: %w", id.writer, id.seq, len(data), rawLen, syscall.EIO)
 	}
 	return data, nil
+}
+
+// oneReplica is the consistency level for reading immutable blocks: LocalOne when the configured level is
+// datacenter-local, One otherwise.
+func (s *Store) oneReplica() gocql.Consistency {
+	switch s.cfg.Consistency {
+	case gocql.LocalQuorum, gocql.LocalOne, gocql.EachQuorum:
+		return gocql.LocalOne
+	}
+	return gocql.One
 }
 
 // parallel runs fn(ctx, 0..n-1) on at most par goroutines and returns the first error (which cancels the rest).
