@@ -74,7 +74,7 @@ func (c pluginConfig) start(t tb) *plugin {
 	d, err := driver.New(driver.Config{
 		Version:    "sanity",
 		Endpoint:   endpoint,
-		Controller: &driver.ControllerConfig{Backend: cassbackend.NewBackend(pool, zkc, c.log)},
+		Controller: &driver.ControllerConfig{Backend: isolate(cassbackend.NewBackend(pool, zkc, c.log))},
 		Node:       &driver.NodeConfig{NodeID: c.nodeID, Stager: stager, StateDir: filepath.Join(c.dir, "state")},
 		Probers:    probers,
 		Logger:     c.log,
