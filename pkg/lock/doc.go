@@ -30,7 +30,8 @@
 //
 // Lock waits in arrival order; TryLock answers ErrWouldBlock instead of waiting. Shared holders coexist, and a
 // shared request queued behind an exclusive one waits for it (writers are not starved). A Lock whose ctx ends
-// returns ctx.Err() and leaves nothing queued. Locks are not reentrant. Names are [A-Za-z0-9._-]{1,200}.
+// returns ctx.Err() and leaves nothing queued. Locks are not reentrant. Names are [A-Za-z0-9._-]{1,200}; the
+// prefixes "leader." (Campaign) and "file." (ZKFiles, one per inode) are used by this package.
 //
 // The ZooKeeper recipe: every request is an EPHEMERAL|SEQUENTIAL node under <Chroot>/<Namespace>/locks/<name>,
 // named <session>-<guid>-<w|r>-<seq>. A request lists the children once; it holds the lock when no lower node

@@ -75,3 +75,27 @@ func TestZKConformance(t *testing.T) {
 		return newZK(t, cfg), newZK(t, cfg)
 	})
 }
+
+func TestDeleteZKNamespace(t *testing.T) {
+	cfg := zkTestConfig(t)
+	z := newZK(t, cfg)
+	ctx := context.Background()
+	if _, err := z.Lock(ctx, "x", lock.Exclusive); err != nil {
+		t.Fatal(err)
+	}
+	_ = z.Close()
+	if err := lock.DeleteZKNamespace(ctx, cfg); err != nil {
+		t.Fatalf("DeleteZKNamespace: %v", err)
+	}
+	c, _, err := zk.Connect(cfg.Servers, 5*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _, err := c.Exists(cfg.Chroot + "/" + cfg.Namespace); err != nil || ok {
+		t.Fatalf("namespace still exists (%v, %v)", ok, err)
+	}
+	if ok, _, err := c.Exists(cfg.Chroot); err != nil || !ok {
+		t.Fatalf("the deployment's chroot must stay (%v, %v)", ok, err)
+	}
+}
