@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -15,6 +17,7 @@ var volumeTests = []struct {
 }{
 	{"QuotaBytes", testQuotaBytes},
 	{"QuotaInodes", testQuotaInodes},
+	{"QuotaConcurrent", testQuotaConcurrent},
 }
 
 func freshEnv(t *testing.T, newVolume NewVolume, opts VolumeOptions) *env {
@@ -110,4 +113,56 @@ func testQuotaInodes(t *testing.T, newVolume NewVolume) {
 	e.mkfile(e.dir, "again")
 	e.must(e.a.Rmdir(e.ctx, e.dir, "d"), "rmdir")
 	e.mkdir(e.dir, "again2")
+}
+
+// testQuotaConcurrent: writers on two sessions race to fill the quota. Every refusal is ENOSPC, the accounting
+// is exact afterwards, and the quota is passed by at most the writes that were in flight together (one per
+// writer but the last admitted): a store may check the quota and then write, but must not lose track. Once the
+// race is over, growing any file fails.
+func testQuotaConcurrent(t *testing.T, newVolume NewVolume) {
+	const capacity, workers, each, size = 64 << 10, 8, 4, 4 << 10
+	e := freshEnv(t, newVolume, VolumeOptions{CapacityBytes: capacity, ChunkSize: ChunkSize})
+	files := make([]store.Ino, workers)
+	for i := range files {
+		files[i] = e.mkfile(e.dir, fmt.Sprintf("f%d", i)).Ino
+	}
+	var mu sync.Mutex
+	written := map[store.Ino]uint64{}
+	parallel(workers, func(i int) {
+		s := []store.Store{e.a, e.b}[i%2]
+		for j := range each {
+			_, err := s.Write(e.ctx, files[i], uint64(j*size), make([]byte, size))
+			if err != nil {
+				if !isErrno(err, syscall.ENOSPC) {
+					t.Errorf("writer %d: %v, want success or ENOSPC", i, err)
+				}
+				return
+			}
+			mu.Lock()
+			written[files[i]] += size
+			mu.Unlock()
+		}
+	})
+	var total uint64
+	for _, ino := range files {
+		total += written[ino]
+		if a := e.getattr(e.a, ino); a.Size != written[ino] {
+			t.Errorf("file %d: size %d, but %d bytes were written", ino, a.Size, written[ino])
+		}
+	}
+	u := e.statfs(e.b)
+	if u.Bytes != total {
+		t.Errorf("statfs bytes %d, files hold %d", u.Bytes, total)
+	}
+	if total < capacity {
+		t.Errorf("only %d of %d bytes admitted: ENOSPC before the quota was reached", total, capacity)
+	}
+	if total > capacity {
+		t.Logf("concurrent writers passed the %d-byte quota by %d bytes", capacity, total-capacity)
+	}
+	if limit := uint64(capacity + (workers-1)*size); total > limit {
+		t.Errorf("%d bytes admitted: more than the quota plus one write per other writer (%d)", total, limit)
+	}
+	_, err := e.a.Write(e.ctx, files[0], written[files[0]], []byte{1})
+	e.errno(err, syscall.ENOSPC, "a growing write after the race")
 }
