@@ -40,7 +40,14 @@ var errNotFound = gocql.ErrNotFound
 
 func now() int64 { return time.Now().UnixNano() }
 
-func nonce() int64 { return rand.Int64() }
+// nonce returns a random non-zero version (0 means "not read" to touchDirFrom).
+func nonce() int64 {
+	for {
+		if n := rand.Int64(); n != 0 {
+			return n
+		}
+	}
+}
 
 // readInode reads ino; serial reads through Paxos (needed after a lost compare-and-set). ENOENT if missing.
 func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (inode, error) {

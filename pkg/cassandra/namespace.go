@@ -97,13 +97,18 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 	if err := checkNewNode(nn); err != nil {
 		return store.Attr{}, err
 	}
-	if _, err := v.dir(ctx, parent); err != nil {
+	// The parent and the name are checked in parallel (two reads, one round trip).
+	entryErr := make(chan error, 1)
+	go func() { _, err := v.getEntry(ctx, parent, name, false); entryErr <- err }()
+	p, err := v.dir(ctx, parent)
+	eerr := <-entryErr
+	if err != nil {
 		return store.Attr{}, err
 	}
-	if _, err := v.getEntry(ctx, parent, name, false); err == nil {
+	if eerr == nil {
 		return store.Attr{}, syscall.EEXIST
-	} else if !errors.Is(err, syscall.ENOENT) {
-		return store.Attr{}, err
+	} else if !errors.Is(eerr, syscall.ENOENT) {
+		return store.Attr{}, eerr
 	}
 	if err := v.checkInodeQuota(ctx); err != nil {
 		return store.Attr{}, err
@@ -137,7 +142,7 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 	if err := fail("mknod.entry"); err != nil {
 		return store.Attr{}, err
 	}
-	if err := v.touchDir(ctx, parent, t, boolInt(nn.Type == store.TypeDir)); err != nil {
+	if err := v.touchDirFrom(ctx, &p, t, boolInt(nn.Type == store.TypeDir)); err != nil {
 		return store.Attr{}, err
 	}
 	return n.Attr, nil
@@ -171,7 +176,16 @@ func boolInt(b bool) int {
 
 // touchDir sets a directory's mtime and ctime to t (never backwards) and adds dlink to its nlink.
 func (v *Volume) touchDir(ctx context.Context, dir store.Ino, t int64, dlink int) error {
-	_, err := v.updateInode(ctx, dir, func(d *inode) error {
+	return v.touchDirFrom(ctx, &inode{Attr: store.Attr{Ino: dir}}, t, dlink)
+}
+
+// touchDirFrom is touchDir starting from d as read (d.ver 0: read it first).
+func (v *Volume) touchDirFrom(ctx context.Context, d *inode, t int64, dlink int) error {
+	first := d
+	if d.ver == 0 {
+		first = nil
+	}
+	_, err := v.updateInodeFrom(ctx, d.Ino, first, func(d *inode) error {
 		if d.Nlink == 0 && dlink != 0 {
 			return errNoChange
 		}
