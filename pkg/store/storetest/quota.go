@@ -18,6 +18,7 @@ var volumeTests = []struct {
 	{"QuotaBytes", testQuotaBytes},
 	{"QuotaInodes", testQuotaInodes},
 	{"QuotaConcurrent", testQuotaConcurrent},
+	{"QuotaInodesConcurrent", testQuotaInodesConcurrent},
 }
 
 func freshEnv(t *testing.T, newVolume NewVolume, opts VolumeOptions) *env {
@@ -165,4 +166,47 @@ func testQuotaConcurrent(t *testing.T, newVolume NewVolume) {
 	}
 	_, err := e.a.Write(e.ctx, files[0], written[files[0]], []byte{1})
 	e.errno(err, syscall.ENOSPC, "a growing write after the race")
+}
+
+// testQuotaInodesConcurrent: creators on two sessions race to the inode limit, with the same rules as
+// testQuotaConcurrent: refusals are ENOSPC, the count is exact, the limit is passed by at most one create per
+// other creator, and afterwards creating fails.
+func testQuotaInodesConcurrent(t *testing.T, newVolume NewVolume) {
+	const maxInodes, workers, each = 10, 6, 4
+	e := freshEnv(t, newVolume, VolumeOptions{MaxInodes: maxInodes, ChunkSize: ChunkSize})
+	var mu sync.Mutex
+	created := 0
+	parallel(workers, func(i int) {
+		s := []store.Store{e.a, e.b}[i%2]
+		for j := range each {
+			_, err := s.Mknod(e.ctx, store.RootIno, fmt.Sprintf("n%d-%d", i, j), fileNode)
+			if err != nil {
+				if !isErrno(err, syscall.ENOSPC) {
+					t.Errorf("creator %d: %v, want success or ENOSPC", i, err)
+				}
+				return
+			}
+			mu.Lock()
+			created++
+			mu.Unlock()
+		}
+	})
+	inodes := uint64(1 + created)
+	if u := e.statfs(e.a); u.Inodes != inodes {
+		t.Errorf("statfs inodes %d, the tree holds %d", u.Inodes, inodes)
+	}
+	if got := len(e.names(e.b, store.RootIno)); got != created {
+		t.Errorf("the root lists %d entries, %d creates succeeded", got, created)
+	}
+	if inodes < maxInodes {
+		t.Errorf("only %d inodes admitted: ENOSPC before the limit of %d", inodes, maxInodes)
+	}
+	if inodes > maxInodes {
+		t.Logf("concurrent creators passed the limit of %d inodes by %d", maxInodes, inodes-maxInodes)
+	}
+	if limit := uint64(maxInodes + workers - 1); inodes > limit {
+		t.Errorf("%d inodes: more than the limit plus one per other creator (%d)", inodes, limit)
+	}
+	_, err := e.a.Mknod(e.ctx, store.RootIno, "after", dirNode)
+	e.errno(err, syscall.ENOSPC, "a create after the race")
 }
