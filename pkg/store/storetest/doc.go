@@ -33,7 +33,9 @@
 // against a model), Fallocate, StatFS accounting, open-unlinked files across sessions, close-to-open consistency,
 // and concurrency across two sessions (exclusive create, mkdir/rmdir and link/unlink counting, disjoint
 // writers in one chunk, crossing directory renames that would make a loop, racing renames of one source, and a
-// namespace storm).
+// namespace storm). The quota tests also race writers and creators to the limit: refusals must be ENOSPC, the
+// accounting exact, nothing refused before the limit, and the limit passed by at most one operation per other
+// racer (a store may check the quota, then write).
 //
 // The suite never relies on a session seeing another session's data without opening the file first (Open is
 // where close-to-open consistency is promised); it does expect attributes, entries and listings to be current on
