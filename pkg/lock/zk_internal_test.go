@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,4 +369,82 @@ func TestZKDigestACL(t *testing.T) {
 		t.Fatalf("Delete without credentials = %v, want NoAuth", err)
 	}
 	_ = x.Unlock(context.Background())
+}
+
+// No herd: with one holder and three queued writers, each lock node is watched by exactly one other session
+// (its successor), as the server reports it (4-letter command wchp).
+func TestZKWaitersWatchOnlyTheirPredecessor(t *testing.T) {
+	cfg := internalConfig(t)
+	var ls []*ZK
+	for i := 0; i < 4; i++ {
+		ls = append(ls, mustZK(t, cfg))
+	}
+	x, err := ls[0].Lock(tctx(t), "herd", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 3)
+	for i := 1; i < 4; i++ {
+		go func(l *ZK) {
+			lease, err := l.Lock(tctx(t), "herd", Exclusive)
+			if err == nil {
+				err = lease.Unlock(context.Background())
+			}
+			results <- err
+		}(ls[i])
+	}
+	dir := ls[0].lockDir("herd")
+	var watched map[string]int
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		watched = watchersUnder(t, cfg.Servers[0], dir)
+		if len(watched) == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(watched) != 3 {
+		t.Fatalf("watched lock nodes %v, want the holder's and the first two waiters'", watched)
+	}
+	for p, n := range watched {
+		if n != 1 {
+			t.Fatalf("%s watched by %d sessions, want 1 (herd)", p, n)
+		}
+	}
+	if _, ok := watched[x.(*zkLease).path]; !ok {
+		t.Fatalf("the holder's node is not watched: %v", watched)
+	}
+	_ = x.Unlock(context.Background())
+	for i := 0; i < 3; i++ {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// watchersUnder asks the server which sessions watch which paths and counts them for children of dir.
+func watchersUnder(t *testing.T, server, dir string) map[string]int {
+	t.Helper()
+	c, err := net.Dial("tcp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("wchp")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	path := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "/"):
+			path = strings.TrimSpace(line)
+		case strings.TrimSpace(line) != "" && strings.HasPrefix(path, dir+"/"):
+			got[path]++
+		}
+	}
+	return got
 }
