@@ -16,6 +16,18 @@
 // A name is one path component: not empty, not "." or "..", no '/' or NUL (EINVAL), at most MaxNameLen bytes
 // (ENAMETOOLONG). Methods that take a name validate it before touching anything.
 //
+// # Concurrency and caching
+//
+// A Store is safe for concurrent use. GetAttr, Lookup and ReadDir are current on every session; only file data
+// may be served from a session's cache until the file is opened again (Open), which is close-to-open
+// consistency. A closed Store returns EIO.
+//
+// # Quota
+//
+// Usage is exact once operations have returned. A write or create is never refused below the limit; under
+// concurrency the limit may be overshot by at most one operation per other concurrent writer (Cassandra checks
+// usage, then writes, without a transaction across the two).
+//
 // # Time
 //
 // Times are nanoseconds since the Unix epoch. Operations set ctime/mtime as POSIX says (create: the parent's
@@ -78,7 +90,7 @@ type NewNode struct {
 	Uid    uint32
 	Gid    uint32
 	Rdev   uint32 // TypeCharDev and TypeBlockDev
-	Target string // TypeSymlink: the target, 1..4095 bytes
+	Target string // TypeSymlink: the target, 1..4095 bytes (empty: EINVAL, longer: ENAMETOOLONG)
 }
 
 // Dirent is one directory entry.
@@ -151,7 +163,7 @@ type Namespace interface {
 	// the parent's nlink by one.
 	Mknod(ctx context.Context, parent Ino, name string, n NewNode) (Attr, error)
 	// Link adds an entry name in parent for the existing inode ino (not a directory: EPERM) and raises its nlink.
-	// EEXIST if the name exists. Returns ino's new attributes.
+	// EEXIST if the name exists; ENOENT if ino has no links left (as Linux). Returns ino's new attributes.
 	Link(ctx context.Context, ino Ino, parent Ino, name string) (Attr, error)
 	// Unlink removes the entry name (not a directory: EISDIR) from parent and lowers the inode's nlink. The inode
 	// and its data are deleted when nlink reaches 0 and no session holds it open (see Open). Returns the inode's
@@ -166,13 +178,14 @@ type Namespace interface {
 	// directory into its own subtree is EINVAL. Renaming onto the same inode is a no-op. After a crash at any step
 	// the tree has no dangling entry and no lost inode.
 	Rename(ctx context.Context, oldParent Ino, oldName string, newParent Ino, newName string, flags uint32) error
-	// ReadDir returns up to limit entries of directory dir whose names sort (bytewise) after the name after, in
+	// ReadDir returns up to limit entries (limit <= 0: all) of directory dir whose names sort (bytewise) after the name after, in
 	// order. "." and ".." are not included. A listing resumed from any name is stable under concurrent changes:
 	// entries that exist throughout appear exactly once. ENOTDIR if dir is not a directory.
 	ReadDir(ctx context.Context, dir Ino, after string, limit int) ([]Dirent, error)
 	// SetAttr changes the fields named by in.Valid and sets ctime (now, unless SetCtime). Changing the size of a
-	// file truncates or extends it (the extension reads as zeros); EISDIR for a directory, EINVAL otherwise for
-	// non-files. Growing past the quota is ENOSPC. Returns the new attributes.
+	// file truncates or extends it (the extension reads as zeros) and sets mtime too unless SetMtime is given;
+	// EISDIR for a directory, EINVAL otherwise for non-files. Growing past the quota is ENOSPC. Returns the new
+	// attributes.
 	SetAttr(ctx context.Context, ino Ino, in SetAttrIn) (Attr, error)
 	// Readlink returns a symlink's target; EINVAL if ino is not a symlink.
 	Readlink(ctx context.Context, ino Ino) (string, error)
@@ -204,7 +217,8 @@ type Data interface {
 	// end of file. Holes read as zeros.
 	Read(ctx context.Context, ino Ino, off uint64, buf []byte) (int, error)
 	// Fallocate reserves [off, off+length) of file ino: mode 0 grows the size to off+length if larger;
-	// FallocKeepSize leaves the size alone. Reserved ranges read as zeros unless written. ENOSPC past the quota.
+	// FallocKeepSize leaves the size alone. Reserved ranges read as zeros unless written. ENOSPC past the quota;
+	// EINVAL for a zero length.
 	Fallocate(ctx context.Context, ino Ino, mode uint32, off, length uint64) (Attr, error)
 }
 
@@ -214,8 +228,9 @@ type Sessions interface {
 	// until Release. It also drops any cached view of the file so that data flushed by other mounts before Open is
 	// seen (close-to-open consistency). Returns the current attributes.
 	Open(ctx context.Context, ino Ino) (Attr, error)
-	// Release undoes one Open. When the last holder (on any session) releases an inode with nlink 0, its data is
-	// deleted.
+	// Release undoes one Open (EBADF if this session does not hold ino open). When the last holder (on any
+	// session) releases an inode with nlink 0, its data is deleted. Open also works on an inode that is unlinked
+	// but still held open by this or another session.
 	Release(ctx context.Context, ino Ino) error
 }
 
