@@ -18,6 +18,8 @@
 #   BENCH_SIZE=1g          bytes per sequential test (k, m, g suffixes), split evenly over the fio jobs
 #   BENCH_FILES=10000      files of the metadata test
 #   BENCH_RUNTIME=15       seconds of each random-I/O test
+#   BENCH_MD_STONEWALL=120 seconds after which a metadata worker stops creating (the other phases then use the
+#                          files created; the report gives their number), so a slow target cannot stall the run
 #   BENCH_TARGETS="local rawcql loopback cassfs"   (rawcql uses the files written by local)
 #   BENCH_DIR=/var/tmp/cassfs-bench                 work directory (must be on a real disk, not tmpfs)
 #   BENCH_TIMEOUT=900      seconds before one step is declared failed
@@ -27,6 +29,8 @@
 #   BENCH_PERF=0           1: perf-record the CassFS mount during the first sequential write
 #   CASSANDRA=127.0.0.1 ZOOKEEPER=127.0.0.1:2181   servers; CASSFS_MOUNT_ARGS: extra `csi-driver mount` flags
 #   CASSFS_BIN             a csi-driver binary to use (default: built from ./cmd/csi-driver with symbols)
+#   CASSFS_MOUNT=csi-driver  or "cassbench": mount with `cassbench cfsmount`, a stand-in that wires the same
+#                          packages (for when `csi-driver mount` is unavailable; the report says which was used)
 #   BENCH_NOTE             a sentence for the report (e.g. "The machine was shared with other test runs.")
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +39,7 @@ ROOT=$PWD
 BENCH_SIZE=${BENCH_SIZE:-1g}
 BENCH_FILES=${BENCH_FILES:-10000}
 BENCH_RUNTIME=${BENCH_RUNTIME:-15}
+BENCH_MD_STONEWALL=${BENCH_MD_STONEWALL:-120}
 BENCH_TARGETS=${BENCH_TARGETS:-local rawcql loopback cassfs}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/cassfs-bench}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
@@ -45,6 +50,7 @@ BENCH_PERF=${BENCH_PERF:-0}
 CASSANDRA=${CASSANDRA:-127.0.0.1}
 ZOOKEEPER=${ZOOKEEPER:-127.0.0.1:2181}
 CASSFS_MOUNT_ARGS=${CASSFS_MOUNT_ARGS:-}
+CASSFS_MOUNT=${CASSFS_MOUNT:-csi-driver}
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -92,10 +98,11 @@ CASSANDRA_PID=$(pgrep -f org.apache.cassandra.service.CassandraDaemon | head -1 
 
 log "building the Go tools into $RUN/bin"
 CGO_ENABLED=0 go build -o "$RUN/bin/cassbench" ./test/bench/cmd/cassbench || die "build cassbench"
-if [[ -z ${CASSFS_BIN:-} ]]; then
+if [[ -z ${CASSFS_BIN:-} && $CASSFS_MOUNT == csi-driver && " $BENCH_TARGETS " == *" cassfs "* ]]; then
 	CGO_ENABLED=0 go build -o "$RUN/bin/csi-driver" ./cmd/csi-driver || die "build csi-driver"
 	CASSFS_BIN=$RUN/bin/csi-driver
 fi
+CASSFS_BIN=${CASSFS_BIN:-$RUN/bin/csi-driver}
 CB=$RUN/bin/cassbench
 
 # ---- fio ----------------------------------------------------------------------------------------------------
@@ -161,9 +168,12 @@ rand_io() {
 md() {
 	local json=$OUT/$1.mdtest_p$3.json ph v
 	log "$1: metadata test, $BENCH_FILES files, $3 process(es)"
-	if ! timeout "$BENCH_TIMEOUT" "$CB" mdtest -dir "$2" -files "$BENCH_FILES" -procs "$3" >"$json" 2>"$json.err"; then
+	if ! timeout "$BENCH_TIMEOUT" "$CB" mdtest -dir "$2" -files "$BENCH_FILES" -procs "$3" \
+		-stonewall "${BENCH_MD_STONEWALL}s" >"$json" 2>"$json.err"; then
 		failed "$1" "mdtest_p$3" "$(tail -c 300 "$json.err" | tr '\n' ' ')"
 	fi
+	v=$(jq -r 'select(.result.phase == "create") | .result.ops' "$json" 2>/dev/null)
+	[[ -n $v ]] && record "$1" "md_files_p$3" "$v" files
 	for ph in create stat read remove; do
 		v=$(jq -r "select(.result.phase == \"$ph\") | .result | select((.errors // 0) == 0) | .ops_per_s" "$json" 2>/dev/null)
 		[[ -n $v ]] && record "$1" "md_${ph}_p$3" "$(printf '%.0f' "$v")" ops/s
@@ -242,25 +252,32 @@ CFS_VOL=bench-$(date -u +%Y%m%d-%H%M%S)-$$
 CFS_MNT=$RUN/cassfs
 CFS_WRITE_TICKS=0
 
-# cfs_mount [--create]: mounts CFS_VOL on CFS_MNT and prints the seconds from start to mounted.
+# cfs_mount [--create]: mounts CFS_VOL on CFS_MNT; sets CFS_PID and CFS_SECS (start to mounted). Never call it in
+# a subshell: CFS_PID must reach the caller.
 cfs_mount() {
 	local t0 t1
 	t0=$(now_ns)
+	local mounter=("$CASSFS_BIN" mount)
+	[[ $CASSFS_MOUNT == cassbench ]] && mounter=("$CB" cfsmount)
 	# shellcheck disable=SC2086
-	"$CASSFS_BIN" mount "$@" --cassandra "$CASSANDRA" --zookeeper "$ZOOKEEPER" $CASSFS_MOUNT_ARGS "$CFS_VOL" "$CFS_MNT" \
+	"${mounter[@]}" "$@" --cassandra "$CASSANDRA" --zookeeper "$ZOOKEEPER" $CASSFS_MOUNT_ARGS "$CFS_VOL" "$CFS_MNT" \
 		>>"$OUT/cassfs-mount.log" 2>&1 &
 	CFS_PID=$!
+	if "$CB" waitmount -gone -timeout 0s "$CFS_MNT" 2>/dev/null; then :; else
+		log "BUG in the harness: $CFS_MNT is mounted already"
+	fi
 	if ! "$CB" waitmount -pid $CFS_PID -timeout 60s "$CFS_MNT" 2>>"$OUT/cassfs-mount.log"; then
 		CFS_PID=
 		return 1
 	fi
 	t1=$(now_ns)
-	secs "$t0" "$t1"
+	CFS_SECS=$(secs "$t0" "$t1")
 }
 
-# cfs_unmount: SIGTERM to the mount process, which must unmount and exit; prints the seconds it took.
+# cfs_unmount: SIGTERM to the mount process, which must unmount and exit; sets CFS_SECS to the seconds it took.
 cfs_unmount() {
-	[[ -n $CFS_PID ]] || return 0
+	CFS_SECS=
+	[[ -n $CFS_PID ]] || return 1
 	local t0 t1 i
 	t0=$(now_ns)
 	kill -TERM "$CFS_PID" 2>/dev/null
@@ -280,18 +297,17 @@ cfs_unmount() {
 	fi
 	CFS_PID=
 	t1=$(now_ns)
-	secs "$t0" "$t1"
+	CFS_SECS=$(secs "$t0" "$t1")
 }
 
 cfs_cold() {
-	local u m
-	u=$(cfs_unmount) && record cassfs unmount_s "$u" s
+	cfs_unmount && record cassfs unmount_s "$CFS_SECS" s
 	drop_caches
-	if ! m=$(cfs_mount); then
+	if ! cfs_mount; then
 		failed cassfs remount "$(tail -c 400 "$OUT/cassfs-mount.log" | tr '\n' ' ')"
 		return 1
 	fi
-	record cassfs mount_s "$m" s
+	record cassfs mount_s "$CFS_SECS" s
 }
 
 # before_write / after_write TARGET NJ: around each sequential write; for CassFS they take the CPU counters, the
@@ -345,7 +361,7 @@ first_read() {
 }
 
 target_cassfs() {
-	local r m
+	local r
 	mkdir -p "$CFS_MNT"
 	log "cassfs: CreateVolume (cassandra.Connect + Cluster.CreateVolume) of $CFS_VOL-cv"
 	if r=$(timeout 120 "$CB" volume create -hosts "$CASSANDRA" -id "$CFS_VOL-cv"); then
@@ -356,14 +372,14 @@ target_cassfs() {
 	fi
 	"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL-cv" >/dev/null || failed cassfs delete_volume "$CFS_VOL-cv"
 	log "cassfs: csi-driver mount --create $CFS_VOL"
-	if ! m=$(cfs_mount --create); then
+	if ! cfs_mount --create; then
 		failed cassfs mount_create "$(tail -c 600 "$OUT/cassfs-mount.log" | tr '\n' ' ')"
+		"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null || failed cassfs delete_volume "$CFS_VOL"
 		return
 	fi
-	record cassfs mount_create_s "$m" s
+	record cassfs mount_create_s "$CFS_SECS" s
 	fs_suite cassfs "$CFS_MNT" cfs_cold
-	local u
-	u=$(cfs_unmount) && record cassfs unmount_s "$u" s
+	cfs_unmount && record cassfs unmount_s "$CFS_SECS" s
 	"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null || failed cassfs delete_volume "$CFS_VOL"
 }
 
@@ -396,14 +412,17 @@ disk_of() {
 }
 cmdline="BENCH_SIZE=$BENCH_SIZE BENCH_FILES=$BENCH_FILES"
 [[ $BENCH_RUNTIME != 15 ]] && cmdline+=" BENCH_RUNTIME=$BENCH_RUNTIME"
+[[ $BENCH_MD_STONEWALL != 120 ]] && cmdline+=" BENCH_MD_STONEWALL=$BENCH_MD_STONEWALL"
 [[ $BENCH_TARGETS != "local rawcql loopback cassfs" ]] && cmdline+=" BENCH_TARGETS=\"$BENCH_TARGETS\""
 [[ $BENCH_RAW_DEPTH != 4 ]] && cmdline+=" BENCH_RAW_DEPTH=$BENCH_RAW_DEPTH"
 [[ $BENCH_RAW_CODEC != none ]] && cmdline+=" BENCH_RAW_CODEC=$BENCH_RAW_CODEC"
 [[ $BENCH_PERF != 0 ]] && cmdline+=" BENCH_PERF=$BENCH_PERF"
+[[ $CASSFS_MOUNT != csi-driver ]] && cmdline+=" CASSFS_MOUNT=$CASSFS_MOUNT"
 {
 	printf 'date\t%s\n' "$STARTED"
 	printf 'command\t%s hack/bench.sh\n' "$cmdline"
 	printf 'size\t%s\nsize_bytes\t%s\nfiles\t%s\nruntime\t%s\n' "$BENCH_SIZE" "$BYTES" "$BENCH_FILES" "$BENCH_RUNTIME"
+	printf 'stonewall\t%s\n' "$BENCH_MD_STONEWALL"
 	printf 'raw_depth\t%s\nraw_codec\t%s\n' "$BENCH_RAW_DEPTH" "$BENCH_RAW_CODEC"
 	printf 'cpu\t%s\n' "$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 	printf 'nproc\t%s\n' "$(nproc)"
@@ -411,6 +430,7 @@ cmdline="BENCH_SIZE=$BENCH_SIZE BENCH_FILES=$BENCH_FILES"
 	printf 'kernel\t%s\n' "$(uname -r)"
 	printf 'disk\t%s (work directory %s)\n' "$(disk_of)" "$BENCH_DIR"
 	printf 'servers\tCassandra %s (pid %s), ZooKeeper %s, both on this machine\n' "$CASSANDRA" "${CASSANDRA_PID:-?}" "$ZOOKEEPER"
+	printf 'mounter\t%s\n' "$([[ $CASSFS_MOUNT == cassbench ]] && echo 'the stand-in `cassbench cfsmount` (test/bench), not `csi-driver mount`' || echo '`csi-driver mount`')"
 	printf 'commit\t%s\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)"
 	printf 'load_start\t%s\nload_end\t%s\n' "$LOAD_START" "$LOAD_END"
 	[[ -n ${BENCH_NOTE:-} ]] && printf 'shared\t. %s\n' "$BENCH_NOTE"

@@ -10,6 +10,7 @@ import (
 )
 
 var commands = map[string]func(args []string) error{
+	"cfsmount":  runCFSMount,
 	"loopback":  runLoopback,
 	"rawcql":    runRawCQL,
 	"mdtest":    runMDTest,

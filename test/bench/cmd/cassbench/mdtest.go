@@ -22,6 +22,9 @@ import (
 // last answer. Phases: mkdir (the directories), create (open O_CREAT|O_EXCL, write -size bytes, close), stat,
 // read (open, read to EOF, compare with what was written, close), remove (unlink), rmdir. A file's content is
 // derived from its index, so every read checks the bytes written by create.
+//
+// -stonewall D stops the create phase of each worker after D (as mdtest's stonewall option does); the later phases
+// then work on the files that were created, and the "create" result's ops says how many that was.
 
 var mdPhases = []string{"mkdir", "create", "stat", "read", "remove", "rmdir"}
 
@@ -29,6 +32,7 @@ type mdFlags struct {
 	dir                        string
 	files, procs, size, fanout int
 	worker                     int
+	stonewall                  time.Duration
 }
 
 func runMDTest(args []string) error {
@@ -40,6 +44,7 @@ func runMDTest(args []string) error {
 	fl.IntVar(&f.size, "size", 1024, "bytes written to and read from each file")
 	fl.IntVar(&f.fanout, "fanout", 100, "files per directory")
 	fl.IntVar(&f.worker, "worker", -1, "internal: run as worker RANK inside -dir")
+	fl.DurationVar(&f.stonewall, "stonewall", 0, "stop each worker's create phase after this long (0: never)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -66,7 +71,8 @@ func runMDTest(args []string) error {
 	procs := make([]proc, f.procs)
 	for r := range procs {
 		cmd := exec.Command(self, "mdtest", "-dir", root, "-files", strconv.Itoa(f.files), "-procs",
-			strconv.Itoa(f.procs), "-size", strconv.Itoa(f.size), "-fanout", strconv.Itoa(f.fanout), "-worker", strconv.Itoa(r))
+			strconv.Itoa(f.procs), "-size", strconv.Itoa(f.size), "-fanout", strconv.Itoa(f.fanout), "-worker", strconv.Itoa(r),
+			"-stonewall", f.stonewall.String())
 		cmd.Stderr = os.Stderr
 		in, err := cmd.StdinPipe()
 		if err != nil {
@@ -151,7 +157,15 @@ func mdWorker(f mdFlags) error {
 				do(os.Mkdir(dirOf(d*f.fanout), 0o755))
 			}
 		case "create":
+			var end time.Time
+			if f.stonewall > 0 {
+				end = time.Now().Add(f.stonewall)
+			}
 			for k := range mine {
+				if !end.IsZero() && time.Now().After(end) {
+					mine = mine[:k] // the later phases work on the files created
+					break
+				}
 				do(mdCreate(pathOf(k), mdContent(mine[k], f.size)))
 			}
 		case "stat":

@@ -164,10 +164,12 @@ var rows = []struct{ test, label string }{
 	{"seqread_warm_j4", "seq read warm, 4 jobs"},
 	{"randread", "4 KiB random read, 4 jobs"},
 	{"randwrite", "4 KiB random write, 4 jobs"},
+	{"md_files_p1", "files created, 1 process"},
 	{"md_create_p1", "create, 1 process"},
 	{"md_stat_p1", "stat, 1 process"},
 	{"md_read_p1", "read, 1 process"},
 	{"md_remove_p1", "remove, 1 process"},
+	{"md_files_p8", "files created, 8 processes"},
 	{"md_create_p8", "create, 8 processes"},
 	{"md_stat_p8", "stat, 8 processes"},
 	{"md_read_p8", "read, 8 processes"},
@@ -180,11 +182,11 @@ func (r *run) markdown() string {
 	fmt.Fprintf(&b, "## Run of %s\n\n", m["date"])
 	fmt.Fprintf(&b, "- Command: `%s`\n", m["command"])
 	fmt.Fprintf(&b, "- Sizes: BENCH_SIZE=%s (sequential bytes per test, split over the jobs), BENCH_FILES=%s, "+
-		"BENCH_RUNTIME=%ss; raw gocql: %s blobs in flight per job, codec %s\n",
-		m["size"], m["files"], m["runtime"], m["raw_depth"], m["raw_codec"])
+		"BENCH_RUNTIME=%ss, metadata create stonewall %ss; raw gocql: %s blobs in flight per job, codec %s\n",
+		m["size"], m["files"], m["runtime"], m["stonewall"], m["raw_depth"], m["raw_codec"])
 	fmt.Fprintf(&b, "- Machine: %s; %s CPUs; %s memory; kernel %s; disk: %s\n", m["cpu"], m["nproc"], m["mem"], m["kernel"], m["disk"])
 	fmt.Fprintf(&b, "- Servers: %s\n", m["servers"])
-	fmt.Fprintf(&b, "- Code: %s\n", m["commit"])
+	fmt.Fprintf(&b, "- Code: %s; CassFS mounted by %s\n", m["commit"], m["mounter"])
 	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) at start: %s, at end: %s%s\n\n", m["load_start"], m["load_end"], m["shared"])
 
 	b.WriteString("### Throughput\n\nMB/s (10^6 bytes/s) and IOPS as fio reports them (bytes or I/Os over the jobs' run time, " +
