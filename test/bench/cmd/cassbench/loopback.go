@@ -39,13 +39,14 @@ func runLoopback(args []string) error {
 			MaxWrite:    1 << 20,
 		},
 	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	server, err := fs.Mount(mnt, root, opts)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	fmt.Println("mounted")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	done := make(chan struct{})
 	go func() { server.Wait(); close(done) }()
 	select {

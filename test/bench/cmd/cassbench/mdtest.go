@@ -26,6 +26,9 @@ import (
 // -stonewall D stops the create phase of each worker after D (as mdtest's stonewall option does); the later phases
 // then work on the files that were created, and the "create" result's ops says how many that was.
 
+// workerEnv marks the worker processes (so that a test binary standing in for cassbench can run main).
+const workerEnv = "CASSBENCH_MDTEST_WORKER"
+
 var mdPhases = []string{"mkdir", "create", "stat", "read", "remove", "rmdir"}
 
 type mdFlags struct {
@@ -74,6 +77,7 @@ func runMDTest(args []string) error {
 			strconv.Itoa(f.procs), "-size", strconv.Itoa(f.size), "-fanout", strconv.Itoa(f.fanout), "-worker", strconv.Itoa(r),
 			"-stonewall", f.stonewall.String())
 		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), workerEnv+"=1")
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			return err

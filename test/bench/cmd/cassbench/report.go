@@ -66,7 +66,6 @@ func spliceInto(path, block string) error {
 
 type run struct {
 	vals     map[string]map[string]string // target -> test -> value
-	units    map[string]string            // test -> unit
 	samples  map[string][]float64         // "target/test" -> every value recorded (mount times)
 	failures []string
 	failed   map[string]bool // "target test"
@@ -75,7 +74,7 @@ type run struct {
 }
 
 func loadRun(dir string) (*run, error) {
-	r := &run{vals: map[string]map[string]string{}, units: map[string]string{}, samples: map[string][]float64{},
+	r := &run{vals: map[string]map[string]string{}, samples: map[string][]float64{},
 		failed: map[string]bool{}, meta: map[string]string{}}
 	err := eachLine(filepath.Join(dir, "results.tsv"), func(l string) {
 		f := strings.Split(l, "\t")
@@ -86,7 +85,6 @@ func loadRun(dir string) (*run, error) {
 			r.vals[f[0]] = map[string]string{}
 		}
 		r.vals[f[0]][f[1]] = f[2]
-		r.units[f[1]] = f[3]
 		if v, err := strconv.ParseFloat(f[2], 64); err == nil {
 			r.samples[f[0]+"/"+f[1]] = append(r.samples[f[0]+"/"+f[1]], v)
 		}
@@ -155,25 +153,25 @@ var targets = []struct{ key, name string }{
 	{"local", "local dir"}, {"loopback", "FUSE loopback"}, {"rawcql", "raw gocql"}, {"cassfs", "CassFS"},
 }
 
-var rows = []struct{ test, label string }{
-	{"seqwrite_j1", "seq write 1 MiB, 1 job"},
-	{"seqwrite_j4", "seq write 1 MiB, 4 jobs"},
-	{"seqread_cold_j1", "seq read cold, 1 job"},
-	{"seqread_cold_j4", "seq read cold, 4 jobs"},
-	{"seqread_warm_j1", "seq read warm, 1 job"},
-	{"seqread_warm_j4", "seq read warm, 4 jobs"},
-	{"randread", "4 KiB random read, 4 jobs"},
-	{"randwrite", "4 KiB random write, 4 jobs"},
-	{"md_files_p1", "files created, 1 process"},
-	{"md_create_p1", "create, 1 process"},
-	{"md_stat_p1", "stat, 1 process"},
-	{"md_read_p1", "read, 1 process"},
-	{"md_remove_p1", "remove, 1 process"},
-	{"md_files_p8", "files created, 8 processes"},
-	{"md_create_p8", "create, 8 processes"},
-	{"md_stat_p8", "stat, 8 processes"},
-	{"md_read_p8", "read, 8 processes"},
-	{"md_remove_p8", "remove, 8 processes"},
+var rows = []struct{ test, label, unit string }{
+	{"seqwrite_j1", "seq write 1 MiB, 1 job", "MB/s"},
+	{"seqwrite_j4", "seq write 1 MiB, 4 jobs", "MB/s"},
+	{"seqread_cold_j1", "seq read cold, 1 job", "MB/s"},
+	{"seqread_cold_j4", "seq read cold, 4 jobs", "MB/s"},
+	{"seqread_warm_j1", "seq read warm, 1 job", "MB/s"},
+	{"seqread_warm_j4", "seq read warm, 4 jobs", "MB/s"},
+	{"randread", "4 KiB random read, 4 jobs", "IOPS"},
+	{"randwrite", "4 KiB random write, 4 jobs", "IOPS"},
+	{"md_files_p1", "files created, 1 process", "files"},
+	{"md_create_p1", "create, 1 process", "ops/s"},
+	{"md_stat_p1", "stat, 1 process", "ops/s"},
+	{"md_read_p1", "read, 1 process", "ops/s"},
+	{"md_remove_p1", "remove, 1 process", "ops/s"},
+	{"md_files_p8", "files created, 8 processes", "files"},
+	{"md_create_p8", "create, 8 processes", "ops/s"},
+	{"md_stat_p8", "stat, 8 processes", "ops/s"},
+	{"md_read_p8", "read, 8 processes", "ops/s"},
+	{"md_remove_p8", "remove, 8 processes", "ops/s"},
 }
 
 func (r *run) markdown() string {
@@ -202,7 +200,7 @@ func (r *run) markdown() string {
 	}
 	b.WriteString("---:|---:|---:|\n")
 	for _, row := range rows {
-		fmt.Fprintf(&b, "| %s | %s |", row.label, r.units[row.test])
+		fmt.Fprintf(&b, "| %s | %s |", row.label, row.unit)
 		for _, t := range targets {
 			b.WriteString(" " + r.cell(t.key, row.test) + " |")
 		}
@@ -264,7 +262,7 @@ func (r *run) bars() [][3]string {
 			out = append(out, [3]string{bar, fmt.Sprintf("CassFS %s, %s %s", r.cell("cassfs", test), overName, r.cell(over, test)), "not measured"})
 			return
 		}
-		out = append(out, [3]string{bar, fmt.Sprintf("CassFS %s vs %s %s MB/s = %.0f%%", fmtf(x), overName, fmtf(y), 100*x/y), verdict(x/y >= min)})
+		out = append(out, [3]string{bar, fmt.Sprintf("CassFS %s vs %s %s MB/s = %.1f%%", fmtf(x), overName, fmtf(y), 100*x/y), verdict(x/y >= min)})
 	}
 	rel("sequential write, 1 job ≥ 80% of raw gocql", "seqwrite_j1", "rawcql", "raw gocql", 0.8)
 	rel("sequential write, 4 jobs ≥ 80% of raw gocql", "seqwrite_j4", "rawcql", "raw gocql", 0.8)
@@ -281,7 +279,7 @@ func (r *run) bars() [][3]string {
 		v, shown := s[0], fmtf(s[0])+" "+unit
 		if len(s) > 1 {
 			v = median(s)
-			shown = fmt.Sprintf("median %s %s, max %s (%d mounts)", fmtf(v), unit, fmtf(maxf(s)), len(s))
+			shown = fmt.Sprintf("median %s %s, max %s %s (%d mounts)", fmtf(v), unit, fmtf(maxf(s)), unit, len(s))
 		}
 		out = append(out, [3]string{bar, shown + note, verdict(ok(v))})
 	}
