@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -84,23 +85,44 @@ func (f *ZKFiles) readTable(s *zkSession, dir string, kind byte) (RangeTable, er
 	if err != nil {
 		return t, err
 	}
+	// The owners' nodes are read in parallel: the requests are pipelined on the connection.
+	type read struct {
+		owner Owner
+		name  string
+		data  []byte
+		err   error
+	}
+	reads := make(chan read)
+	n := 0
 	for _, k := range kids {
 		kk, owner, ok := parseOwnerNode(k)
 		if !ok || kk != kind {
 			continue
 		}
-		data, _, err := s.conn.Get(dir + "/" + k)
-		if errors.Is(err, zk.ErrNoNode) {
-			continue // its session just ended
+		n++
+		go func() {
+			data, _, err := s.conn.Get(dir + "/" + k)
+			reads <- read{owner, k, data, err}
+		}()
+	}
+	var firstErr error
+	for ; n > 0; n-- {
+		r := <-reads
+		switch {
+		case errors.Is(r.err, zk.ErrNoNode): // its session just ended
+		case r.err != nil:
+			firstErr = cmp.Or(firstErr, r.err)
+		default:
+			var rs Ranges
+			if err := json.Unmarshal(r.data, &rs); err != nil {
+				firstErr = cmp.Or(firstErr, fmt.Errorf("lock: corrupt lock node %s: %w", r.name, err))
+				continue
+			}
+			t.Put(r.owner, rs)
 		}
-		if err != nil {
-			return t, err
-		}
-		var r Ranges
-		if err := json.Unmarshal(data, &r); err != nil {
-			return t, fmt.Errorf("lock: corrupt lock node %s: %w", k, err)
-		}
-		t.Put(owner, r)
+	}
+	if firstErr != nil {
+		return t, firstErr
 	}
 	return t, nil
 }
