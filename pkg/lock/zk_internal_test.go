@@ -159,19 +159,23 @@ func TestZKPartitionLosesLeases(t *testing.T) {
 	}
 }
 
-// closeSessionRemotely ends a's session from another TCP connection that resumes it (session id + password)
-// and sends closeSession, as a server-side expiry would.
 // errRemoteRefused: the server no longer knows the session (an earlier close went through).
 var errRemoteRefused = errors.New("server refused to resume the session")
 
-func closeSessionRemotely(t *testing.T, z *ZK) error {
-	t.Helper()
+// sessionCredentials returns the id, password and server of z's current session. Read it once, right after the
+// session was established (the library rewrites the password on every reconnection, unsynchronised).
+func sessionCredentials(z *ZK) (int64, []byte, string) {
 	z.mu.Lock()
 	conn := z.sess.conn
 	z.mu.Unlock()
-	sid := conn.SessionID()
 	passwd := reflect.ValueOf(conn).Elem().FieldByName("passwd").Bytes()
-	c, err := net.Dial("tcp", conn.Server())
+	return conn.SessionID(), append([]byte(nil), passwd...), conn.Server()
+}
+
+// closeSessionRemotely ends a session from another TCP connection that resumes it (session id + password)
+// and sends closeSession, as a server-side expiry would.
+func closeSessionRemotely(sid int64, passwd []byte, server string) error {
+	c, err := net.Dial("tcp", server)
 	if err != nil {
 		return err
 	}
@@ -221,8 +225,9 @@ func TestZKSessionExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The original client may take its session back before the close is processed: then try again.
+	sid, passwd, server := sessionCredentials(a)
 	for attempt := 0; ; attempt++ {
-		err := closeSessionRemotely(t, a)
+		err := closeSessionRemotely(sid, passwd, server)
 		if errors.Is(err, errRemoteRefused) {
 			break // closed already; the client learns it when its connection times out
 		}
