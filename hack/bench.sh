@@ -329,8 +329,8 @@ after_write() {
 	if [[ -n $PERF_PID ]]; then
 		kill -INT "$PERF_PID" && wait "$PERF_PID"
 		PERF_PID=
-		perf report -i "$OUT/perf-seqwrite.data" --stdio --no-children --percent-limit 1 2>/dev/null |
-			grep -v '^$' | head -120 >"$OUT/perf-seqwrite.txt"
+		perf report -i "$OUT/perf-seqwrite.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 0.5 \
+			2>/dev/null | grep -v '^$' | head -80 >"$OUT/perf-seqwrite.txt"
 		log "  perf profile: $OUT/perf-seqwrite.txt"
 	fi
 	local hwm

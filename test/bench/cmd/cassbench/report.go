@@ -212,8 +212,8 @@ func (r *run) markdown() string {
 	for _, it := range []struct{ test, label string }{
 		{"connect_s", "cassandra.Connect (s)"},
 		{"create_volume_s", "Cluster.CreateVolume of a fresh volume (s)"},
-		{"mount_create_s", "`csi-driver mount --create`: start to mounted (s)"},
-		{"mount_s", "`csi-driver mount` of the existing volume: start to mounted (s)"},
+		{"mount_create_s", "mount --create of a new volume: start to mounted (s)"},
+		{"mount_s", "mount of the existing volume (remounts, caches dropped): start to mounted (s)"},
 		{"unmount_s", "SIGTERM to the mount process exited and unmounted (s)"},
 		{"first_read_s", "first 4 KiB read after a mount, caches dropped (s)"},
 		{"peak_rss_after_seqwrite_j1", "peak RSS (VmHWM) of the mount process after the 1-job write (MiB)"},
