@@ -18,7 +18,7 @@
 #   BENCH_SIZE=1g          bytes per sequential test (k, m, g suffixes), split evenly over the fio jobs
 #   BENCH_FILES=10000      files of the metadata test
 #   BENCH_RUNTIME=15       seconds of each random-I/O test
-#   BENCH_MD_STONEWALL=120 seconds after which a metadata worker stops creating (the other phases then use the
+#   BENCH_MD_STONEWALL=60  seconds after which a metadata worker stops creating (the other phases then use the
 #                          files created; the report gives their number), so a slow target cannot stall the run
 #   BENCH_TARGETS="local rawcql loopback cassfs"   (rawcql uses the files written by local)
 #   BENCH_DIR=/var/tmp/cassfs-bench                 work directory (must be on a real disk, not tmpfs)
@@ -39,7 +39,7 @@ ROOT=$PWD
 BENCH_SIZE=${BENCH_SIZE:-1g}
 BENCH_FILES=${BENCH_FILES:-10000}
 BENCH_RUNTIME=${BENCH_RUNTIME:-15}
-BENCH_MD_STONEWALL=${BENCH_MD_STONEWALL:-120}
+BENCH_MD_STONEWALL=${BENCH_MD_STONEWALL:-60}
 BENCH_TARGETS=${BENCH_TARGETS:-local rawcql loopback cassfs}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/cassfs-bench}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
@@ -210,6 +210,7 @@ target_local() {
 target_rawcql() {
 	local ks=cassbench_raw_$(date -u +%Y%m%d%H%M%S) nj files r
 	log "rawcql: keyspace $ks, depth $BENCH_RAW_DEPTH per job, codec $BENCH_RAW_CODEC"
+	RAW_KS=$ks
 	"$CB" rawcql setup -hosts "$CASSANDRA" -keyspace "$ks" || { failed rawcql setup "cannot create $ks"; return; }
 	for nj in 1 4; do
 		files=("$RUN"/local/seq$nj.*.0)
@@ -229,6 +230,7 @@ target_rawcql() {
 		record rawcql "seqread_cold_j$nj" "$(jq -r '.result.mb_per_s * 10 | round / 10' <<<"$r")" MB/s
 	done
 	"$CB" rawcql drop -hosts "$CASSANDRA" -keyspace "$ks" || failed rawcql drop "cannot drop $ks"
+	RAW_KS=
 }
 
 target_loopback() {
@@ -363,6 +365,7 @@ first_read() {
 target_cassfs() {
 	local r
 	mkdir -p "$CFS_MNT"
+	CFS_CREATED=1
 	log "cassfs: CreateVolume (cassandra.Connect + Cluster.CreateVolume) of $CFS_VOL-cv"
 	if r=$(timeout 120 "$CB" volume create -hosts "$CASSANDRA" -id "$CFS_VOL-cv"); then
 		record cassfs connect_s "$(jq -r 'select(.result.phase == "connect") | .result.seconds * 1000 | round / 1000' <<<"$r")" s
@@ -381,11 +384,18 @@ target_cassfs() {
 	fs_suite cassfs "$CFS_MNT" cfs_cold
 	cfs_unmount && record cassfs unmount_s "$CFS_SECS" s
 	"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null || failed cassfs delete_volume "$CFS_VOL"
+	CFS_CREATED=
 }
 
+# cleanup, on any exit: unmount what is still mounted, drop what this run created in Cassandra.
 cleanup() {
 	[[ -n ${CFS_PID:-} ]] && { kill -TERM "$CFS_PID" 2>/dev/null; sleep 2; umount -l "$CFS_MNT" 2>/dev/null; }
 	[[ -n ${LB_PID:-} ]] && { kill -TERM "$LB_PID" 2>/dev/null; sleep 1; umount -l "$RUN/lbmnt" 2>/dev/null; }
+	[[ -n ${RAW_KS:-} ]] && "$CB" rawcql drop -hosts "$CASSANDRA" -keyspace "$RAW_KS"
+	if [[ -n ${CFS_CREATED:-} ]]; then
+		"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null
+		"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL-cv" >/dev/null
+	fi
 	true
 }
 trap cleanup EXIT
@@ -412,7 +422,7 @@ disk_of() {
 }
 cmdline="BENCH_SIZE=$BENCH_SIZE BENCH_FILES=$BENCH_FILES"
 [[ $BENCH_RUNTIME != 15 ]] && cmdline+=" BENCH_RUNTIME=$BENCH_RUNTIME"
-[[ $BENCH_MD_STONEWALL != 120 ]] && cmdline+=" BENCH_MD_STONEWALL=$BENCH_MD_STONEWALL"
+[[ $BENCH_MD_STONEWALL != 60 ]] && cmdline+=" BENCH_MD_STONEWALL=$BENCH_MD_STONEWALL"
 [[ $BENCH_TARGETS != "local rawcql loopback cassfs" ]] && cmdline+=" BENCH_TARGETS=\"$BENCH_TARGETS\""
 [[ $BENCH_RAW_DEPTH != 4 ]] && cmdline+=" BENCH_RAW_DEPTH=$BENCH_RAW_DEPTH"
 [[ $BENCH_RAW_CODEC != none ]] && cmdline+=" BENCH_RAW_CODEC=$BENCH_RAW_CODEC"
