@@ -312,12 +312,15 @@ cfs_cold() {
 	record cassfs mount_s "$CFS_SECS" s
 }
 
-# before_write / after_write TARGET NJ: around each sequential write; for CassFS they take the CPU counters, the
-# peak RSS of the mount process (VmHWM: the whole life of this mount, which began just before the write for
-# numjobs 1) and, with BENCH_PERF=1, a perf profile of the first write.
+# before_write / after_write TARGET NJ: around each sequential write; for CassFS they start the write on a fresh
+# mount process (the one of mount --create for numjobs 1, a remount for 4) and take the CPU counters, the peak RSS
+# of the mount process (VmHWM: its whole life, so the write's) and, with BENCH_PERF=1, a perf profile of the first
+# write.
 PERF_PID=
 before_write() {
-	[[ $1 == cassfs && -n $CFS_PID ]] || return 0
+	[[ $1 == cassfs ]] || return 0
+	# Every write starts on a fresh mount process, so that its VmHWM belongs to the write alone.
+	[[ $2 == 1 ]] || cfs_cold cassfs || return 0
 	CFS_WRITE_TICKS=$(cpu_ticks "$CFS_PID")
 	CASS_WRITE_TICKS=$([[ -n $CASSANDRA_PID ]] && cpu_ticks "$CASSANDRA_PID" || echo 0)
 	if [[ $BENCH_PERF == 1 && $2 == 1 ]] && command -v perf >/dev/null; then
@@ -382,6 +385,7 @@ target_cassfs() {
 	fi
 	record cassfs mount_create_s "$CFS_SECS" s
 	fs_suite cassfs "$CFS_MNT" cfs_cold
+	[[ -n $CFS_PID ]] && record cassfs peak_rss_last_mount "$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$CFS_PID/status")" MiB
 	cfs_unmount && record cassfs unmount_s "$CFS_SECS" s
 	"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null || failed cassfs delete_volume "$CFS_VOL"
 	CFS_CREATED=

@@ -216,8 +216,9 @@ func (r *run) markdown() string {
 		{"mount_s", "mount of the existing volume (remounts, caches dropped): start to mounted (s)"},
 		{"unmount_s", "SIGTERM to the mount process exited and unmounted (s)"},
 		{"first_read_s", "first 4 KiB read after a mount, caches dropped (s)"},
-		{"peak_rss_after_seqwrite_j1", "peak RSS (VmHWM) of the mount process after the 1-job write (MiB)"},
-		{"peak_rss_after_seqwrite_j4", "peak RSS (VmHWM) after the 4-job write, same process since the last remount (MiB)"},
+		{"peak_rss_after_seqwrite_j1", "peak RSS (VmHWM) of a fresh mount process after the 1-job write (MiB)"},
+		{"peak_rss_after_seqwrite_j4", "peak RSS (VmHWM) of a fresh mount process after the 4-job write (MiB)"},
+		{"peak_rss_last_mount", "peak RSS (VmHWM) of the last mount process: cold 4-job read, warm read, random I/O, metadata (MiB)"},
 		{"cpu_s_seqwrite_j1", "CPU seconds of the mount process during the 1-job write"},
 		{"cassandra_cpu_s_seqwrite_j1", "CPU seconds of Cassandra during the 1-job write"},
 		{"cpu_s_seqwrite_j4", "CPU seconds of the mount process during the 4-job write"},
@@ -289,7 +290,13 @@ func (r *run) bars() [][3]string {
 	if r.meta["size_bytes"] != strconv.Itoa(1<<30) {
 		note = fmt.Sprintf(" (this run wrote %s, not the bar's 1 GiB)", r.meta["size"])
 	}
-	abs("driver RSS ≤ 256 MiB while writing 1 GiB", "peak_rss_after_seqwrite_j1", "MiB", func(v float64) bool { return v <= 256 }, note)
+	rss := append(append([]float64(nil), r.samples["cassfs/peak_rss_after_seqwrite_j1"]...), r.samples["cassfs/peak_rss_after_seqwrite_j4"]...)
+	if len(rss) == 0 {
+		out = append(out, [3]string{"driver RSS ≤ 256 MiB while writing 1 GiB", "—", "not measured"})
+	} else {
+		out = append(out, [3]string{"driver RSS ≤ 256 MiB while writing 1 GiB",
+			fmt.Sprintf("%s MiB, the larger of the 1-job and 4-job writes%s", fmtf(maxf(rss)), note), verdict(maxf(rss) <= 256)})
+	}
 	abs("CreateVolume under 5 s", "create_volume_s", "s", func(v float64) bool { return v < 5 }, "")
 	abs("NodeStageVolume (mount) under 1 s", "mount_s", "s", func(v float64) bool { return v < 1 }, "")
 	return out
