@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
+
+	"github.com/cassfs/cassfs/internal/testenv"
 	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 	"github.com/cassfs/cassfs/pkg/store/storetest"
@@ -82,6 +85,43 @@ func TestNamespaceStormThenFsck(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		vols = append(vols, openVolume(t, c, info.Spec.ID, fmt.Sprintf("s%d", i), locks.Share()))
 	}
+	runStorm(t, vols)
+}
+
+// TestNamespaceStormZooKeeper is the storm with each session holding its own ZooKeeper Locker (its own
+// ZooKeeper session, as separate nodes would), on the real ZooKeeper.
+func TestNamespaceStormZooKeeper(t *testing.T) {
+	servers := testenv.RequireZooKeeper(t)
+	c := testCluster(t)
+	info := testVolume(t, c, 0, map[string]string{"chunkSize": "4096", "blockSize": "4096"})
+	ctx := context.Background()
+	cfg := lock.ZKConfig{Servers: servers, Chroot: "/" + testenv.UniqueName("cassfs-cassandra-test-"),
+		Namespace: info.Keyspace}
+	t.Cleanup(func() {
+		if err := lock.DeleteZKNamespace(context.Background(), cfg); err != nil {
+			t.Errorf("delete znodes: %v", err)
+		}
+		conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+		if err != nil {
+			t.Errorf("zookeeper: %v", err)
+			return
+		}
+		defer conn.Close()
+		if err := conn.Delete(cfg.Chroot, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			t.Errorf("delete %s: %v", cfg.Chroot, err)
+		}
+	})
+	var vols []*Volume
+	for i := 0; i < 3; i++ {
+		z, err := lock.NewZK(ctx, cfg)
+		must(t, err)
+		vols = append(vols, openVolume(t, c, info.Spec.ID, fmt.Sprintf("zk%d", i), z))
+		t.Cleanup(func() { _ = z.Close() }) // runs after the volume's Close
+	}
+	runStorm(t, vols)
+}
+
+func runStorm(t *testing.T, vols []*Volume) {
 	ctx := context.Background()
 	dirs := []store.Ino{store.RootIno}
 	for i := 0; i < 5; i++ {
@@ -96,6 +136,7 @@ func TestNamespaceStormThenFsck(t *testing.T) {
 	var mu sync.Mutex
 	unexpected := map[string]int{}
 	counts := map[int]int{}
+	var oplog []string // for diagnosis: each operation with the inodes its names referred to just before
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -107,6 +148,8 @@ func TestNamespaceStormThenFsck(t *testing.T) {
 				d1, d2 := dirs[rng.IntN(len(dirs))], dirs[rng.IntN(len(dirs))]
 				n1, n2 := names[rng.IntN(len(names))], names[rng.IntN(len(names))]
 				op := rng.IntN(10)
+				pre1, _ := v.Lookup(ctx, d1, n1)
+				pre2, _ := v.Lookup(ctx, d2, n2)
 				var err error
 				switch op {
 				case 0, 1, 2:
@@ -136,6 +179,7 @@ func TestNamespaceStormThenFsck(t *testing.T) {
 					}
 				}
 				mu.Lock()
+				oplog = append(oplog, fmt.Sprintf("w%d op%d %d/%s(%d) %d/%s(%d): %v", w, op, d1, n1, pre1.Ino, d2, n2, pre2.Ino, err))
 				if err == nil {
 					counts[op]++
 				} else if errno := store.ToErrno(err); !allowed[errno] {
@@ -152,6 +196,9 @@ func TestNamespaceStormThenFsck(t *testing.T) {
 	t.Logf("successful operations by kind: %v", counts)
 	r, err := vols[1].Fsck(ctx, false)
 	if err != nil || !r.Clean() {
+		for _, l := range oplog {
+			t.Log(l)
+		}
 		t.Fatalf("fsck after the storm: %q, %v", r.Problems, err)
 	}
 	storetest.CheckTree(t, vols[2])

@@ -77,6 +77,10 @@ func TestCrashThenFsckRepair(t *testing.T) {
 		{"exchange.new", true, func(e env) error {
 			return v.Rename(ctx, e.dir, "f", e.other, "victim", store.RenameExchange)
 		}, []string{"f", "other/victim"}, nil},
+		// A file and a directory: the directory is written into the file's slot first.
+		{"exchange.new", true, func(e env) error {
+			return v.Rename(ctx, e.other, "victim", e.dir, "empty", store.RenameExchange)
+		}, []string{"empty", "other/victim", "f"}, nil},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%02d-%s", i, tc.point), func(t *testing.T) {
@@ -144,6 +148,13 @@ func TestCrashThenFsckRepair(t *testing.T) {
 					if err != nil || string(buf[:n]) != string(content) {
 						t.Errorf("%s: data %q, %v", name, buf[:n], err)
 					}
+				}
+			}
+			if i == len(cases)-1 { // the file/directory exchange finished: the two swapped
+				a, err1 := lookup("empty")
+				b, err2 := lookup("other/victim")
+				if err1 != nil || err2 != nil || a.Type != store.TypeFile || b.Type != store.TypeDir {
+					t.Errorf("after the exchange: %+v %v / %+v %v", a, err1, b, err2)
 				}
 			}
 			for _, name := range tc.gone {

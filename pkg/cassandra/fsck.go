@@ -197,6 +197,11 @@ func (v *Volume) fsckPass(ctx context.Context, repair bool) (FsckReport, error) 
 			r.Orphans++
 			r.problem("inode %d (type %d, nlink %d) is unreachable", ino, n.Type, n.Nlink)
 			if repair {
+				if n.Nlink != 0 {
+					if err := v.setNlink(ctx, ino, 0); err != nil {
+						return r, err
+					}
+				}
 				if err := v.reclaim(ctx, n); err != nil {
 					return r, err
 				}

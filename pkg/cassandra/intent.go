@@ -89,41 +89,49 @@ func (v *Volume) replaySession(ctx context.Context, sid string) (int, error) {
 	return len(ins), nil
 }
 
-// replay rolls one intent forward if its commit point (the new entry refers to the source) was reached. Link
-// counts are not touched here: Fsck recounts them. The moved directory's parent pointer is set.
+// replay rolls one intent forward if its commit point was reached, else leaves things as they were. Link counts
+// are not touched here: Fsck recounts them. Moved directories get their parent pointer.
 func (v *Volume) replay(ctx context.Context, in intent) error {
-	newE, err := v.getEntry(ctx, in.NewParent, in.NewName, true)
-	if err != nil && !errors.Is(err, syscall.ENOENT) {
-		return err
+	newE, nerr := v.getEntry(ctx, in.NewParent, in.NewName, true)
+	if nerr != nil && !errors.Is(nerr, syscall.ENOENT) {
+		return nerr
 	}
-	committed := err == nil && newE.ino == in.Src
-	if !committed {
-		if in.Dst != 0 && in.DstType == store.TypeDir && in.Op == "rename" {
-			return v.unseal(ctx, in.Dst) // the replaced directory stays
+	oldE, oerr := v.getEntry(ctx, in.OldParent, in.OldName, true)
+	if oerr != nil && !errors.Is(oerr, syscall.ENOENT) {
+		return oerr
+	}
+	newIsSrc := nerr == nil && newE.ino == in.Src
+	oldIsSrc := oerr == nil && oldE.ino == in.Src
+	if in.Op == "exchange" {
+		// Either write may have come first (exchangeAcross); once one landed, finish the other.
+		oldIsDst := oerr == nil && oldE.ino == in.Dst
+		if !newIsSrc && !oldIsDst {
+			return nil // not started
 		}
-		return nil
-	}
-	oldE, err := v.getEntry(ctx, in.OldParent, in.OldName, true)
-	if err != nil && !errors.Is(err, syscall.ENOENT) {
-		return err
-	}
-	oldIsSrc := err == nil && oldE.ino == in.Src
-	switch in.Op {
-	case "rename":
-		if oldIsSrc {
-			if err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); err != nil && !errors.Is(err, syscall.ENOENT) {
+		if !newIsSrc {
+			if _, err := v.writeSlot(ctx, slotWrite{in.NewParent, in.NewName, in.Dst, in.Src, in.DstType, in.SrcType}); err != nil {
 				return err
 			}
 		}
-	case "exchange":
-		if oldIsSrc {
-			if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-				int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))); err != nil {
+		if !oldIsDst {
+			if _, err := v.writeSlot(ctx, slotWrite{in.OldParent, in.OldName, in.Src, in.Dst, in.SrcType, in.DstType}); err != nil {
 				return err
 			}
 		}
 		if in.DstType == store.TypeDir {
 			if err := v.setParent(ctx, in.Dst, in.OldParent); err != nil {
+				return err
+			}
+		}
+	} else {
+		if !newIsSrc {
+			if in.Dst != 0 && in.DstType == store.TypeDir {
+				return v.unseal(ctx, in.Dst) // not committed: the replaced directory stays
+			}
+			return nil
+		}
+		if oldIsSrc {
+			if err := v.removeEntry(ctx, in.OldParent, in.OldName, in.Src); err != nil && !errors.Is(err, syscall.ENOENT) {
 				return err
 			}
 		}

@@ -48,7 +48,17 @@ func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string
 		defer unlock()
 	}
 	for attempt := 0; ; attempt++ {
-		err := v.renameOnce(ctx, oldParent, oldName, newParent, newName, flags)
+		err := v.renameOnce(ctx, oldParent, oldName, newParent, newName, flags, locked)
+		if errors.Is(err, errNeedLock) {
+			// A directory appeared under one of the names since the first look: start again under the lock.
+			unlock, lerr := v.lockRename(ctx)
+			if lerr != nil {
+				return lerr
+			}
+			defer unlock()
+			locked = true
+			continue
+		}
 		if !errors.Is(err, errRetry) {
 			return err
 		}
@@ -89,7 +99,10 @@ func (v *Volume) lockRename(ctx context.Context) (func(), error) {
 // errRetry: an entry changed between reading and the conditional write; start again.
 var errRetry = errors.New("retry")
 
-func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) error {
+// errNeedLock: an unlocked rename found a directory under one of its names.
+var errNeedLock = errors.New("rename needs the lock")
+
+func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32, locked bool) error {
 	if _, err := v.dir(ctx, oldParent); err != nil {
 		return err
 	}
@@ -104,6 +117,9 @@ func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName st
 	dstExists := err == nil
 	if err != nil && !errors.Is(err, syscall.ENOENT) {
 		return err
+	}
+	if !locked && (src.typ == store.TypeDir || dstExists && dst.typ == store.TypeDir) {
+		return errNeedLock
 	}
 	if flags&store.RenameNoReplace != 0 && dstExists {
 		return syscall.EEXIST
@@ -347,100 +363,7 @@ func (v *Volume) exchange(ctx context.Context, in intent) error {
 		}
 		return v.finishExchange(ctx, in)
 	}
-	id, err := v.writeIntent(ctx, in)
-	if err != nil {
-		return err
-	}
-	in.id = id
-	// Non-directories get a count for the moment both names refer to one of them (see renameAcross).
-	var counted []store.Ino
-	for _, side := range []entry{{in.Src, in.SrcType}, {in.Dst, in.DstType}} {
-		if side.typ == store.TypeDir {
-			continue
-		}
-		if _, err := v.updateInode(ctx, side.ino, func(n *inode) error { n.Nlink++; return nil }); err != nil {
-			return v.undoExchange(ctx, id, counted, err)
-		}
-		counted = append(counted, side.ino)
-	}
-	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-		int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
-	if err == nil && !applied {
-		err = errRetry
-	}
-	if err != nil {
-		return v.undoExchange(ctx, id, counted, err)
-	}
-	if err := fail("exchange.new"); err != nil {
-		return err
-	}
-	applied, _, err = cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-		int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src)))
-	if err != nil {
-		return fmt.Errorf("cassandra: exchange: %w", err)
-	}
-	t := now()
-	for _, ino := range counted {
-		if !applied && ino == in.Src {
-			continue // the old name was removed meanwhile: the new one keeps the count
-		}
-		if _, err := v.dropLink(ctx, ino, t); err != nil && !errors.Is(err, syscall.ENOENT) {
-			return err
-		}
-		if !applied && ino == in.Dst {
-			// Its old entry is gone (replaced by the source) and the new one was never made: drop it too.
-			if _, err := v.dropLink(ctx, ino, t); err != nil && !errors.Is(err, syscall.ENOENT) {
-				return err
-			}
-		}
-	}
-	return v.finishExchange(ctx, in)
-}
-
-func (v *Volume) undoExchange(ctx context.Context, id string, counted []store.Ino, err error) error {
-	ctx = context.WithoutCancel(ctx)
-	for _, ino := range counted {
-		_, _ = v.dropLink(ctx, ino, now())
-	}
-	_ = v.deleteIntent(ctx, v.sid, id)
-	return err
-}
-
-func (v *Volume) finishExchange(ctx context.Context, in intent) error {
-	t := now()
-	for _, side := range []struct {
-		ino      store.Ino
-		typ      store.FileType
-		from, to store.Ino
-	}{{in.Src, in.SrcType, in.OldParent, in.NewParent}, {in.Dst, in.DstType, in.NewParent, in.OldParent}} {
-		if _, err := v.updateInode(ctx, side.ino, func(n *inode) error {
-			if side.typ == store.TypeDir {
-				n.parent = side.to
-			}
-			n.Ctime = max(n.Ctime, t)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if side.typ == store.TypeDir && side.from != side.to {
-			if err := v.touchDir(ctx, side.from, t, -1); err != nil {
-				return err
-			}
-			if err := v.touchDir(ctx, side.to, t, 1); err != nil {
-				return err
-			}
-		}
-	}
-	if err := v.touchDir(ctx, in.OldParent, t, 0); err != nil {
-		return err
-	}
-	if err := v.touchDir(ctx, in.NewParent, t, 0); err != nil {
-		return err
-	}
-	if in.id != "" {
-		return v.deleteIntent(ctx, v.sid, in.id)
-	}
-	return nil
+	return v.exchangeAcross(ctx, in)
 }
 
 // isUnder reports whether directory d is dir or lies below it, following parent pointers to the root.

@@ -165,6 +165,9 @@ func (v *Volume) reclaim(ctx context.Context, n inode) error {
 		if err != nil {
 			return err
 		}
+		if cur.Nlink != 0 {
+			return nil // linked again (only Fsck relinks): not garbage
+		}
 		if cur.Type == store.TypeFile {
 			if err := v.data.Delete(ctx, uint64(cur.Ino), cur.Size); err != nil {
 				return err
