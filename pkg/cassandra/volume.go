@@ -20,9 +20,13 @@ import (
 
 // OpenOptions configure one mount session of a volume.
 type OpenOptions struct {
-	Session    string      // the mount session's name, unique per mount; empty: a random one
-	Locker     lock.Locker // volume-scoped locks (ZooKeeper for multi-node volumes); nil: in-process locks
-	CacheBytes int64       // the data path's read cache
+	Session string // the mount session's name, unique per mount; empty: a random one
+	// Locker grants the volume-scoped locks (rename, per-inode, session cleanup). Every mount of the volume must
+	// use the same lock space: a ZooKeeper Locker for volumes mounted on several nodes, handles of one
+	// lock.Local (Share) for several mounts in one process. nil: a lock table private to this Volume, correct
+	// only while it is the volume's only mount.
+	Locker     lock.Locker
+	CacheBytes int64 // the data path's read cache
 
 	HeartbeatInterval time.Duration // how often the session row is refreshed; default 10s
 	SessionTimeout    time.Duration // a session whose heartbeat is older is stale; default 6 heartbeats
