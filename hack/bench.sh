@@ -377,7 +377,7 @@ target_cassfs() {
 		failed cassfs create_volume "cassbench volume create failed"
 	fi
 	"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL-cv" >/dev/null || failed cassfs delete_volume "$CFS_VOL-cv"
-	log "cassfs: csi-driver mount --create $CFS_VOL"
+	log "cassfs: mount --create $CFS_VOL (with $CASSFS_MOUNT)"
 	if ! cfs_mount --create; then
 		failed cassfs mount_create "$(tail -c 600 "$OUT/cassfs-mount.log" | tr '\n' ' ')"
 		"$CB" volume delete -hosts "$CASSANDRA" -id "$CFS_VOL" >/dev/null || failed cassfs delete_volume "$CFS_VOL"
