@@ -95,7 +95,12 @@ func (v *Volume) seal(ctx context.Context, dir store.Ino) error {
 	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = true WHERE parent = ? IF sealed = null`,
 		int64(dir)))
 	if err != nil {
-		return fmt.Errorf("cassandra: seal directory %d: %w", dir, err)
+		// Unknown outcome. Only holders of the rename lock (the caller) seal, so a seal found now is ours.
+		s, rerr := v.sealed(ctx, dir)
+		if rerr != nil || !s {
+			return fmt.Errorf("cassandra: seal directory %d: %w", dir, err)
+		}
+		applied = true
 	}
 	if !applied {
 		return syscall.ENOENT // another rmdir/rename is removing it
@@ -118,9 +123,22 @@ func (v *Volume) seal(ctx context.Context, dir store.Ino) error {
 func (v *Volume) unseal(ctx context.Context, dir store.Ino) error {
 	if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = null WHERE parent = ? IF sealed = true`,
 		int64(dir))); err != nil {
+		if s, rerr := v.sealed(ctx, dir); rerr == nil && !s {
+			return nil // it landed
+		}
 		return fmt.Errorf("cassandra: unseal directory %d: %w", dir, err)
 	}
 	return nil
+}
+
+// sealed reads a directory's sealed marker through Paxos.
+func (v *Volume) sealed(ctx context.Context, dir store.Ino) (bool, error) {
+	var s bool
+	err := v.qs(`SELECT sealed FROM {ks}.dentries WHERE parent = ? LIMIT 1`, int64(dir)).ScanContext(ctx, &s)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	return s, err
 }
 
 // listEntries returns up to limit entries of dir after name after (limit <= 0: all).

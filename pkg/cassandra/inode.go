@@ -171,6 +171,11 @@ func (v *Volume) deleteInode(ctx context.Context, ino store.Ino) error {
 func cas(ctx context.Context, q *gocql.Query) (applied bool, cur map[string]any, err error) {
 	cur = map[string]any{}
 	applied, err = q.MapScanCASContext(ctx, cur)
+	if err == nil {
+		if ferr := fail("cas.reply"); ferr != nil { // tests: the write happened, its reply was lost
+			return false, nil, ferr
+		}
+	}
 	return applied, cur, err
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
 	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 )
@@ -211,10 +213,7 @@ func (v *Volume) renameInDir(ctx context.Context, in intent) error {
 		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = null`),
 			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName))
 	}
-	applied, iter, err := b.MapExecCAS(map[string]any{})
-	if iter != nil {
-		_ = iter.Close()
-	}
+	applied, err := execBatchCAS(b)
 	if err != nil {
 		// Unknown outcome: it landed if the new name now refers to the source and the old one does not.
 		n, nerr := v.getEntry(ctx, in.NewParent, in.NewName, true)
@@ -351,12 +350,15 @@ func (v *Volume) exchange(ctx context.Context, in intent) error {
 			int64(in.Dst), int(in.DstType), int64(in.OldParent), []byte(in.OldName), int64(in.Src))
 		b.Query(cql(v.ks, `UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`),
 			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst))
-		applied, iter, err := b.MapExecCAS(map[string]any{})
-		if iter != nil {
-			_ = iter.Close()
-		}
+		applied, err := execBatchCAS(b)
 		if err != nil {
-			return fmt.Errorf("cassandra: exchange: %w", err)
+			// Unknown outcome: it landed if the two names now refer to the swapped inodes.
+			o, oerr := v.getEntry(ctx, in.OldParent, in.OldName, true)
+			n, nerr := v.getEntry(ctx, in.NewParent, in.NewName, true)
+			if oerr != nil || nerr != nil || o.ino != in.Dst || n.ino != in.Src {
+				return fmt.Errorf("cassandra: exchange: %w", err)
+			}
+			applied = true
 		}
 		if !applied {
 			return errRetry
@@ -364,6 +366,20 @@ func (v *Volume) exchange(ctx context.Context, in intent) error {
 		return v.finishExchange(ctx, in)
 	}
 	return v.exchangeAcross(ctx, in)
+}
+
+// execBatchCAS runs a conditional batch.
+func execBatchCAS(b *gocql.Batch) (bool, error) {
+	applied, iter, err := b.MapExecCAS(map[string]any{})
+	if iter != nil {
+		_ = iter.Close()
+	}
+	if err == nil {
+		if ferr := fail("cas.reply"); ferr != nil { // tests: the batch applied, its reply was lost
+			return false, ferr
+		}
+	}
+	return applied, err
 }
 
 // isUnder reports whether directory d is dir or lies below it, following parent pointers to the root.

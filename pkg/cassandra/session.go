@@ -175,7 +175,15 @@ func (v *Volume) reclaim(ctx context.Context, n inode) error {
 		}
 		applied, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF ver = ?`, int64(cur.Ino), cur.ver))
 		if err != nil {
-			return fmt.Errorf("cassandra: delete inode %d: %w", cur.Ino, err)
+			// Unknown outcome: gone means it landed (a concurrent reclaimer at the same moment would make the
+			// counters count it twice; Fsck recounts).
+			if _, rerr := v.readInode(ctx, cur.Ino, true); !errors.Is(rerr, syscall.ENOENT) {
+				if attempt < 5 && rerr == nil {
+					continue
+				}
+				return fmt.Errorf("cassandra: delete inode %d: %w", cur.Ino, err)
+			}
+			applied = true
 		}
 		if !applied {
 			if attempt == 20 {

@@ -1,0 +1,111 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cassfs/cassfs/pkg/store"
+	"github.com/cassfs/cassfs/pkg/store/storetest"
+)
+
+// TestLostLWTReplies: for each operation, the reply of its k-th lightweight transaction is lost after the
+// write was applied (as when a coordinator times out after Paxos committed), for every k the operation reaches.
+// The operation must resolve the unknown outcome by reading back and succeed exactly once; the tree stays
+// consistent (Fsck clean, CheckTree).
+func TestLostLWTReplies(t *testing.T) {
+	c := testCluster(t)
+	info := testVolume(t, c, 0, nil)
+	v := openVolume(t, c, info.Spec.ID, "lost", nil)
+	ctx := context.Background()
+	_, err := v.Mknod(ctx, store.RootIno, "prime", newFile()) // reserve inode numbers up front
+	must(t, err)
+	ops := []struct {
+		name string
+		op   func(d, o store.Ino) error
+	}{
+		{"mknod", func(d, o store.Ino) error { _, err := v.Mknod(ctx, d, "n", newFile()); return err }},
+		{"mkdir", func(d, o store.Ino) error { _, err := v.Mknod(ctx, d, "sub", newDir()); return err }},
+		{"link", func(d, o store.Ino) error {
+			f, err := v.Lookup(ctx, d, "f")
+			if err != nil {
+				return err
+			}
+			_, err = v.Link(ctx, f.Ino, o, "l")
+			return err
+		}},
+		{"unlink", func(d, o store.Ino) error { _, err := v.Unlink(ctx, d, "f"); return err }},
+		{"rmdir", func(d, o store.Ino) error { return v.Rmdir(ctx, d, "empty") }},
+		{"rename-same-dir", func(d, o store.Ino) error { return v.Rename(ctx, d, "f", d, "g", 0) }},
+		{"rename-across", func(d, o store.Ino) error { return v.Rename(ctx, d, "f", o, "g", 0) }},
+		{"rename-dir-across", func(d, o store.Ino) error { return v.Rename(ctx, d, "empty", o, "e", 0) }},
+		{"exchange", func(d, o store.Ino) error { return v.Rename(ctx, d, "f", o, "x", store.RenameExchange) }},
+		{"exchange-same-dir", func(d, o store.Ino) error { return v.Rename(ctx, d, "f", d, "empty", store.RenameExchange) }},
+		{"exchange-dir", func(d, o store.Ino) error {
+			return v.Rename(ctx, o, "x", d, "empty", store.RenameExchange)
+		}},
+		{"setattr", func(d, o store.Ino) error {
+			f, err := v.Lookup(ctx, d, "f")
+			if err != nil {
+				return err
+			}
+			_, err = v.SetAttr(ctx, f.Ino, store.SetAttrIn{Valid: store.SetMode | store.SetSize, Mode: 0o600, Size: 3})
+			return err
+		}},
+		{"write", func(d, o store.Ino) error {
+			f, err := v.Lookup(ctx, d, "f")
+			if err != nil {
+				return err
+			}
+			_, err = v.Write(ctx, f.Ino, 100, []byte("more"))
+			return err
+		}},
+	}
+	n := 0
+	for _, tc := range ops {
+		for k := 1; ; k++ {
+			n++
+			top, err := v.Mknod(ctx, store.RootIno, fmt.Sprintf("t%d", n), newDir())
+			must(t, err)
+			d, err := v.Mknod(ctx, top.Ino, "d", newDir())
+			must(t, err)
+			o, err := v.Mknod(ctx, top.Ino, "o", newDir())
+			must(t, err)
+			f, err := v.Mknod(ctx, d.Ino, "f", newFile())
+			must(t, err)
+			_, err = v.Write(ctx, f.Ino, 0, []byte("data"))
+			must(t, err)
+			_, err = v.Mknod(ctx, d.Ino, "empty", newDir())
+			must(t, err)
+			_, err = v.Mknod(ctx, o.Ino, "x", newFile())
+			must(t, err)
+
+			calls, hit := 0, false
+			failpoint = func(name string) error {
+				if name != "cas.reply" {
+					return nil
+				}
+				if calls++; calls == k {
+					hit = true
+					return errors.New("reply lost")
+				}
+				return nil
+			}
+			err = tc.op(d.Ino, o.Ino)
+			failpoint = nil
+			if err != nil {
+				t.Errorf("%s, reply of LWT %d lost: %v", tc.name, k, err)
+			}
+			if r, ferr := v.Fsck(ctx, false); ferr != nil || !r.Clean() {
+				t.Errorf("%s, reply of LWT %d lost: fsck %q, %v", tc.name, k, r.Problems, ferr)
+				_, _ = v.Fsck(ctx, true)
+			}
+			if !hit {
+				t.Logf("%s: %d LWTs, each reply lost once", tc.name, k-1)
+				break
+			}
+		}
+	}
+	storetest.CheckTree(t, v)
+}
