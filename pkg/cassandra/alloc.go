@@ -24,18 +24,20 @@ func (a *allocator) get(ctx context.Context) (uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next == a.end {
-		for {
+		for attempt := 0; ; attempt++ {
 			var cur int64
 			if err := a.v.qs(`SELECT next FROM {ks}.alloc WHERE name = ?`, a.name).ScanContext(ctx, &cur); err != nil {
 				return 0, fmt.Errorf("cassandra: read allocator %s: %w", a.name, err)
 			}
 			end := uint64(cur) + a.batch
-			var got int64
-			applied, err := a.v.q(`UPDATE {ks}.alloc SET next = ? WHERE name = ? IF next = ?`,
-				int64(end), a.name, cur).ScanCASContext(ctx, &got)
+			applied, _, err := cas(ctx, a.v.q(`UPDATE {ks}.alloc SET next = ? WHERE name = ? IF next = ?`,
+				int64(end), a.name, cur))
 			if err != nil {
-				// Outcome unknown: the range may or may not be ours. Skip it either way (a leak of numbers,
-				// never a reuse): the next attempt reads the current value again.
+				// Outcome unknown: the range may or may not be ours. Never use it (a leak of numbers, never a
+				// reuse): the next attempt reads the current value again.
+				if attempt < 3 && ctx.Err() == nil {
+					continue
+				}
 				return 0, fmt.Errorf("cassandra: reserve %s numbers: %w", a.name, err)
 			}
 			if applied {
