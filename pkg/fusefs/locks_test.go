@@ -97,3 +97,25 @@ func TestFcntlTwoMounts(t *testing.T) {
 		t.Errorf("F_GETLK on A sees no lock of B: %+v", *q)
 	}
 }
+
+// TestFcntlSameProcess: POSIX record locks belong to the process, so a second descriptor of the same process
+// converts the lock instead of conflicting with it, as on ext4; another mount (another owner) still conflicts.
+func TestFcntlSameProcess(t *testing.T) {
+	a, b, _ := mountMemTwice(t)
+	writeFile(t, join(a, "f"), nil)
+	f1, err := os.OpenFile(join(a, "f"), os.O_RDWR, 0)
+	must(t, err)
+	defer f1.Close()
+	f2, err := os.OpenFile(join(a, "f"), os.O_RDWR, 0)
+	must(t, err)
+	defer f2.Close()
+	must(t, unix.FcntlFlock(f1.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_WRLCK}))
+	must(t, unix.FcntlFlock(f2.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_RDLCK}))
+	fb, err := os.OpenFile(join(b, "f"), os.O_RDWR, 0)
+	must(t, err)
+	defer fb.Close()
+	if err := unix.FcntlFlock(fb.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_WRLCK}); err != syscall.EAGAIN && err != syscall.EACCES {
+		t.Errorf("write lock on B over A's (converted) read lock: %v, want EAGAIN", err)
+	}
+	must(t, unix.FcntlFlock(fb.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_RDLCK}))
+}
