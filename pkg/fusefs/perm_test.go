@@ -13,11 +13,14 @@ import (
 
 const nobody = 65534
 
-// asNobody runs a shell command as uid/gid 65534 and returns its error (nil: exit status 0).
+// asNobody runs a shell command in dir as uid/gid 65534 and returns its error (nil: exit status 0).
+//
+// The shell changes into dir itself: Go forks with vfork, and a child that touched the mount before exec
+// (cmd.Dir) would wait on this very process's FUSE server while the forking thread is stuck in a raw syscall,
+// which deadlocks as soon as a garbage collection needs to stop the world.
 func asNobody(t *testing.T, dir, script string) error {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Dir = dir
+	cmd := exec.Command("/bin/sh", "-c", `cd "$1" && `+script, "sh", dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	t.Logf("as nobody: %s -> %v %s", script, err, out)
