@@ -1,6 +1,197 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
-// runMount is written with pkg/fusefs (issue 5).
-func runMount(args []string) error { return errors.New("mount: the filesystem is not built yet") }
+	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/fusefs"
+	"github.com/cassfs/cassfs/pkg/lock"
+)
+
+// mountFlags are the flags of "csi-driver mount".
+type mountFlags struct {
+	cassandraHosts, cassandraUser, pwFile string
+	zookeeper, zkChroot                   string
+	create                                bool
+	capacity                              uint64
+	params                                paramFlag
+	cacheBytes                            int64
+	attrTimeout                           time.Duration
+	allowOther, readOnly, foreground      bool
+	unmount                               bool
+	logLevel                              string
+}
+
+// paramFlag collects repeated --param key=value.
+type paramFlag map[string]string
+
+func (p paramFlag) String() string { return fmt.Sprint(map[string]string(p)) }
+
+func (p paramFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	p[k] = val
+	return nil
+}
+
+func parseMountFlags(args []string) (mountFlags, []string, error) {
+	f := mountFlags{params: paramFlag{}}
+	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: csi-driver mount [flags] VOLUME DIR\n       csi-driver mount -u DIR\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.cassandraHosts, "cassandra", "127.0.0.1", "Cassandra contact points, comma-separated")
+	fs.StringVar(&f.cassandraUser, "cassandra-username", "", "Cassandra user")
+	fs.StringVar(&f.pwFile, "cassandra-password-file", "", "file holding the Cassandra password")
+	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (empty: locks local to this mount)")
+	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
+	fs.BoolVar(&f.create, "create", false, "create the volume if it does not exist")
+	fs.Uint64Var(&f.capacity, "capacity", 0, "with --create: the volume's quota in bytes (0: unlimited)")
+	fs.Var(f.params, "param", "with --create: a volume parameter key=value (repeatable)")
+	fs.Int64Var(&f.cacheBytes, "cache-size", 64<<20, "read cache of the volume session, in bytes")
+	fs.DurationVar(&f.attrTimeout, "attr-timeout", fusefs.DefaultAttrTimeout, "how long the kernel caches attributes and names")
+	fs.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (permissions still apply)")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
+	fs.BoolVar(&f.foreground, "foreground", true, "serve in this process until SIGINT/SIGTERM, then unmount")
+	fs.BoolVar(&f.unmount, "u", false, "unmount DIR")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return f, nil, err
+	}
+	want := 2
+	if f.unmount {
+		want = 1
+	}
+	if fs.NArg() != want {
+		fs.Usage()
+		return f, nil, fmt.Errorf("want %d arguments, got %d", want, fs.NArg())
+	}
+	if !f.foreground && !f.unmount {
+		return f, nil, errors.New("--foreground=false is not supported: the filesystem is served by this process")
+	}
+	return f, fs.Args(), nil
+}
+
+// runMount mounts a volume on a directory (or, with -u, unmounts one) outside Kubernetes.
+func runMount(args []string) error {
+	f, rest, err := parseMountFlags(args)
+	if err != nil {
+		return err
+	}
+	if f.unmount {
+		if err := syscall.Unmount(rest[0], 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", rest[0], err)
+		}
+		fmt.Printf("unmounted %s\n", rest[0])
+		return nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	volume, dir := rest[0], rest[1]
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg := cassandra.ClusterConfig{Hosts: strings.Split(f.cassandraHosts, ","), Username: f.cassandraUser}
+	if f.pwFile != "" {
+		pw, err := os.ReadFile(f.pwFile)
+		if err != nil {
+			return fmt.Errorf("--cassandra-password-file: %w", err)
+		}
+		cfg.Password = strings.TrimRight(string(pw), "\r\n")
+	}
+	cluster, err := cassandra.Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	if f.create {
+		if err := createIfMissing(ctx, cluster, volume, f.capacity, f.params); err != nil {
+			return err
+		}
+	}
+
+	session := mountSession()
+	opts := cassandra.OpenOptions{Session: session, CacheBytes: f.cacheBytes}
+	fsOpts := fusefs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.attrTimeout, AllowOther: f.allowOther,
+		ReadOnly: f.readOnly, FsName: "cassfs:" + volume, Session: session, Logger: log, Debug: level < slog.LevelDebug}
+	if f.zookeeper != "" {
+		z, err := lock.NewZK(ctx, lock.ZKConfig{Servers: strings.Split(f.zookeeper, ","), Chroot: f.zkChroot,
+			Namespace: volume})
+		if err != nil {
+			return fmt.Errorf("zookeeper: %w", err)
+		}
+		defer z.Close()
+		opts.Locker = z
+		fsOpts.Locks = lock.NewZKFiles(z)
+	}
+	vol, err := cluster.OpenVolume(ctx, volume, opts)
+	if err != nil {
+		return fmt.Errorf("open volume %s: %w", volume, err)
+	}
+	defer vol.Close()
+	srv, err := fusefs.Mount(dir, vol, fsOpts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("mounted volume %s on %s (session %s, locks: %s)\n", volume, dir, session, lockKind(f.zookeeper))
+
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, unmounting", "dir", dir)
+		if err := srv.Unmount(); err != nil {
+			return err
+		}
+	case <-done:
+		log.Info("unmounted externally", "dir", dir)
+	}
+	fmt.Printf("unmounted %s\n", dir)
+	return nil
+}
+
+// createIfMissing creates volume with the given capacity and parameters unless it exists already.
+func createIfMissing(ctx context.Context, c *cassandra.Cluster, volume string, capacity uint64, params map[string]string) error {
+	if _, err := c.GetVolume(ctx, volume); err == nil {
+		return nil
+	} else if !errors.Is(err, cassandra.ErrVolumeNotFound) {
+		return err
+	}
+	spec, err := cassandra.ParseVolumeSpec(volume, capacity, params)
+	if err != nil {
+		return err
+	}
+	if _, err := c.CreateVolume(ctx, spec); err != nil {
+		return fmt.Errorf("create volume %s: %w", volume, err)
+	}
+	fmt.Printf("created volume %s\n", volume)
+	return nil
+}
+
+func mountSession() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("mount-%s-%d-%d", host, os.Getpid(), time.Now().Unix())
+}
+
+func lockKind(zk string) string {
+	if zk == "" {
+		return "local"
+	}
+	return "zookeeper " + zk
+}
