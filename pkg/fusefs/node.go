@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -15,6 +16,39 @@ import (
 type node struct {
 	fs.Inode
 	fsys *fsys
+
+	mu   sync.Mutex
+	seen attrStamp // the size and times the kernel was last told
+}
+
+// attrStamp is what the kernel's page cache and file size depend on.
+type attrStamp struct {
+	size         uint64
+	mtime, ctime int64
+}
+
+func stampOf(a store.Attr) attrStamp { return attrStamp{a.Size, a.Mtime, a.Ctime} }
+
+// report records that the kernel was given a (after the write-back overlay).
+func (n *node) report(a store.Attr) {
+	n.mu.Lock()
+	n.seen = stampOf(a)
+	n.mu.Unlock()
+}
+
+// refreshKernel makes the kernel drop its cached attributes of n if the store's a differs from what it was told:
+// close-to-open needs the size another mount gave the file, not the one cached for AttrTimeout.
+func (n *node) refreshKernel(a store.Attr) {
+	n.overlay(&a)
+	n.mu.Lock()
+	stale := n.seen != stampOf(a)
+	n.seen = stampOf(a)
+	n.mu.Unlock()
+	if stale {
+		if e := n.NotifyContent(-1, 0); e != 0 && e != syscall.ENOENT {
+			n.fsys.log.Debug("attribute invalidation failed", "ino", n.ino(), "err", e)
+		}
+	}
 }
 
 var (
@@ -44,7 +78,9 @@ func (n *node) child(ctx context.Context, a store.Attr, out *fuse.EntryOut) *fs.
 	n.overlay(&a)
 	fillAttr(a, &out.Attr)
 	out.Generation = a.Generation
-	return n.NewInode(ctx, &node{fsys: n.fsys}, stableAttr(a))
+	child := n.NewInode(ctx, &node{fsys: n.fsys}, stableAttr(a))
+	child.Operations().(*node).report(a)
+	return child
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -61,6 +97,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return errno(err)
 	}
 	n.overlay(&a)
+	n.report(a)
 	fillAttr(a, &out.Attr)
 	return 0
 }
@@ -88,6 +125,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return errno(err)
 	}
 	n.overlay(&a)
+	n.report(a)
 	fillAttr(a, &out.Attr)
 	return 0
 }
@@ -96,10 +134,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if n.fsys.opts.ReadOnly && flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	h, _, e := n.openHandle(ctx, flags)
+	h, a, e := n.openHandle(ctx, flags)
 	if e != 0 {
 		return nil, 0, e
 	}
+	n.refreshKernel(a)
 	return h, 0, 0
 }
 
