@@ -1,0 +1,66 @@
+// Package fusefs serves a store.Store as a POSIX filesystem through FUSE (github.com/hanwen/go-fuse/v2, its fs
+// node API).
+//
+//	srv, err := fusefs.Mount("/mnt/vol", st, fusefs.Options{Locks: files, Session: "node-a"})
+//	...
+//	err = srv.Unmount() // writes back buffered data, then unmounts
+//
+// Mount never closes the store; close it after Unmount.
+//
+// # Layers
+//
+// A node (node.go, entries.go, xattr.go, locks.go) is one inode known to the kernel; it keeps no attributes and
+// answers every request from the store, converting errors once at the edge (store.ToErrno). Inode numbers are
+// the store's (go-fuse's ExternalNodeID), so the root is store.RootIno and hard links are one node. A handle
+// (file.go) is one open file description; a dirHandle (dir.go) one open directory. Per-mount state shared by
+// nodes and handles lives in fsys (fsys.go); rawFS (mount.go) only adds the lock owner that go-fuse's node API
+// drops from FLUSH and RELEASE.
+//
+// # Permissions
+//
+// The mount uses default_permissions: the kernel checks access, sticky directories and ownership for chmod,
+// chown and utimes against the attributes we report, and it clears setuid/setgid on write and chown by asking
+// for a mode change. Modes are stored exactly as the kernel sends them (it has applied the umask) and reported
+// as stored, a mode of 0 included (fs.Options.NullPermissions). New inodes belong to the caller; in a setgid
+// directory they take its group, and new subdirectories its setgid bit.
+//
+// # Consistency
+//
+// Close-to-open, as NFS: close (FLUSH) and fsync upload everything the file has buffered, and open calls
+// store.Open, which drops the store's cached view of the file; open also makes the kernel drop its cached
+// attributes when the store's differ, and the kernel drops its page cache on every open (no FOPEN_KEEP_CACHE).
+// Between open and close, and for names and attributes the kernel caches (AttrTimeout and EntryTimeout, 1s by
+// default), changes made on other mounts may be seen late. Negative lookups are not cached by default.
+//
+// # Writes and reads
+//
+// Writes go into a per-file write-back buffer (writeback.go) shared by every handle of the file on this mount:
+// contiguous writes are gathered into pieces of WriteBufferBytes, aligned to that size, and uploaded by
+// background goroutines, at most MaxBackgroundUploads at once across the mount (writers wait for a free slot).
+// Pieces that overlap wait for earlier ones, so the store sees writes in order. Getattr reports the buffered size
+// and mtime. Errors of uploads (ENOSPC, EIO) are reported by the next write, fsync or close. Reads, truncates,
+// fallocate and every setattr upload the file's buffer first. Memory is bounded by about
+// (MaxBackgroundUploads + files being written) x WriteBufferBytes, whatever the file sizes.
+//
+// Sequential reads get read-ahead (readahead.go): a window of ReadAheadBytes is fetched and the next one is
+// prefetched in the background; windows are dropped when this mount changes the file.
+//
+// # Locks
+//
+// fcntl (F_GETLK, F_SETLK, F_SETLKW) and flock go to Options.Locks, a lock.FileLocker. Mounts that must see each
+// other's locks share one (lock.NewZKFiles for several nodes); the owner is Options.Session plus the kernel's lock
+// owner. POSIX locks of an owner are released at every close of the file by that owner, flocks when the open file
+// description is released.
+//
+// # Interrupts
+//
+// Go programs receive signals constantly, and the kernel turns a signal during a FUSE request into an interrupt.
+// Store calls ignore interrupts and run to completion (detach.go), so mkdir or write never fail with EINTR; only a
+// blocked F_SETLKW or flock can be interrupted.
+//
+// # Testing it
+//
+// A process must not mmap files of a FUSE mount it serves itself (a page fault holds its mmap lock while the
+// server may need it to grow the heap), nor fork children that touch the mount before exec. The tests run such
+// steps in child processes.
+package fusefs
