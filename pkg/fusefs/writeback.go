@@ -40,8 +40,10 @@ type writeBuffer struct {
 	mu        sync.Mutex
 	cur       *piece
 	inflight  []*piece
-	err       error
 	lastWrite int64 // ns; mtime reported while data is buffered
+
+	errMu sync.Mutex
+	err   error // the first upload error not yet reported
 }
 
 type piece struct {
@@ -58,11 +60,11 @@ func newWriteBuffer(f *fsys, ino store.Ino) *writeBuffer { return &writeBuffer{f
 // write buffers data at off. It blocks while the mount's uploads are all busy.
 func (w *writeBuffer) write(data []byte, off uint64) error {
 	up := w.f.uploads
+	if err := w.peekErr(); err != nil {
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
 	w.gen.Add(1)
 	w.lastWrite = time.Now().UnixNano()
 	for len(data) > 0 {
@@ -138,10 +140,14 @@ func (w *writeBuffer) upload(p *piece, deps []*piece) {
 		<-d.done
 	}
 	_, err := w.f.st.Write(w.f.bg, w.ino, p.off, p.buf)
-	<-w.f.uploads.slots
 	if err != nil {
 		w.f.log.Warn("write-back failed", "ino", w.ino, "off", p.off, "len", len(p.buf), "err", err)
+		w.setErr(err)
 	}
+	// Free the slot and wake dependent pieces before taking w.mu: a writer may hold w.mu while it waits for a
+	// slot, and the slots may be held by pieces waiting for this one.
+	<-w.f.uploads.slots
+	close(p.done)
 	w.mu.Lock()
 	for i, q := range w.inflight {
 		if q == p {
@@ -149,11 +155,30 @@ func (w *writeBuffer) upload(p *piece, deps []*piece) {
 			break
 		}
 	}
-	if err != nil && w.err == nil {
+	w.mu.Unlock()
+}
+
+func (w *writeBuffer) setErr(err error) {
+	w.errMu.Lock()
+	if w.err == nil {
 		w.err = err
 	}
-	w.mu.Unlock()
-	close(p.done)
+	w.errMu.Unlock()
+}
+
+// takeErr returns and clears the first upload error.
+func (w *writeBuffer) takeErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	err := w.err
+	w.err = nil
+	return err
+}
+
+func (w *writeBuffer) peekErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
 }
 
 // flush uploads everything buffered so far and waits for it; it returns (and clears) the first upload error.
@@ -171,11 +196,7 @@ func (w *writeBuffer) flush(ctx context.Context) error {
 			return syscall.EINTR
 		}
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := w.err
-	w.err = nil
-	return err
+	return w.takeErr()
 }
 
 // dirty reports whether data is buffered or uploading.
