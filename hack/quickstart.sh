@@ -3,6 +3,7 @@
 #
 #   hack/quickstart.sh          install deps, start Cassandra + ZooKeeper, build, create and mount a volume
 #   hack/quickstart.sh stop     unmount it and stop the servers
+#   hack/quickstart.sh unmount  unmount it, leave the servers running
 #
 # Environment: CASSFS_MOUNT (default /mnt/cassfs), CASSFS_VOLUME (default quickstart), CASSFS_CAPACITY
 # (default 10Gi), CASSFS_STATE (default /var/tmp/cassfs).
@@ -12,10 +13,10 @@ MNT=${CASSFS_MOUNT:-/mnt/cassfs}
 VOL=${CASSFS_VOLUME:-quickstart}
 CAP=${CASSFS_CAPACITY:-10Gi}
 STATE=${CASSFS_STATE:-/var/tmp/cassfs}
-RUN="$STATE/quickstart"
+RUN=${CASSFS_QUICKSTART_RUN:-$STATE/quickstart} # pid and log of the mount
 say() { echo "quickstart: $*"; }
 
-stop() {
+unmount() {
   if mountpoint -q "$MNT"; then
     say "unmounting $MNT"
     umount "$MNT" || umount -l "$MNT"
@@ -24,12 +25,21 @@ stop() {
     kill "$(cat "$RUN/mount.pid")" || true
   fi
   rm -f "$RUN/mount.pid"
+}
+
+stop() {
+  unmount
   hack/cassandra.sh stop
   hack/zookeeper.sh stop
   say "stopped (data kept in $STATE; 'hack/cassandra.sh wipe' and 'hack/zookeeper.sh wipe' delete it)"
 }
 
-if [[ ${1:-} == stop ]]; then stop; exit 0; fi
+case ${1:-} in
+stop) stop; exit 0 ;;
+unmount) unmount; exit 0 ;;
+"") ;;
+*) echo "usage: hack/quickstart.sh [stop|unmount]" >&2; exit 2 ;;
+esac
 
 hack/deps.sh
 hack/cassandra.sh start 1

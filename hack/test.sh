@@ -4,12 +4,13 @@
 #   1. installs what is missing (hack/deps.sh), checks formatting and go vet;
 #   2. starts single-node Cassandra (127.0.0.1:9042) and standalone ZooKeeper (127.0.0.1:2181) and runs every
 #      package's tests (unit, integration, conformance, FUSE mounts, CSI sanity, Helm chart);
-#   3. stops them, starts three Cassandra nodes (127.0.0.1-3) and a three-server ZooKeeper ensemble
+#   3. runs the README's first command (hack/quickstart.sh) against them and unmounts its volume;
+#   4. stops them, starts three Cassandra nodes (127.0.0.1-3) and a three-server ZooKeeper ensemble
 #      (127.0.0.1:2181-2183) and runs the replication and failure tests (-tags multinode);
-#   4. prints "N passed, N failed, N skipped" over everything, and exits non-zero on any failure.
+#   5. prints "N passed, N failed, N skipped" over everything, and exits non-zero on any failure.
 #
 # Environment: CI=true wipes server data first; CASSFS_TEST_TIMEOUT (default 45m) bounds phase 2;
-# CASSFS_SKIP_MULTINODE=1 leaves out phase 3 (never in CI); GO_TEST_FLAGS adds flags to go test.
+# CASSFS_SKIP_MULTINODE=1 leaves out step 4 (never in CI); GO_TEST_FLAGS adds flags to go test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STATE=${CASSFS_STATE:-/var/tmp/cassfs}
@@ -48,6 +49,15 @@ step "go test ./... against the real servers"
 # shellcheck disable=SC2086
 go test -json -count=1 -timeout "${CASSFS_TEST_TIMEOUT:-45m}" ${GO_TEST_FLAGS:-} ./... 2>&1 |
   bin/testreport -save "$OUT/main.json" || fail=1
+
+step "the README's first command (hack/quickstart.sh), on the same servers"
+qs_env=(CASSFS_MOUNT="$STATE/quickstart-ci" CASSFS_VOLUME=quickstart_ci CASSFS_QUICKSTART_RUN="$STATE/quickstart-ci.run")
+if env "${qs_env[@]}" hack/quickstart.sh; then
+  echo "quickstart: ok"
+else
+  echo "quickstart: FAILED"; fail=1
+fi
+env "${qs_env[@]}" hack/quickstart.sh unmount
 
 if [[ ${CASSFS_SKIP_MULTINODE:-} != 1 ]]; then
   step "three Cassandra nodes and a three-server ZooKeeper ensemble"

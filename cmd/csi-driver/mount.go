@@ -15,6 +15,7 @@ import (
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/fusefs"
 	"github.com/cassfs/cassfs/pkg/lock"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // mountFlags are the flags of "csi-driver mount".
@@ -22,7 +23,7 @@ type mountFlags struct {
 	cassandraHosts, cassandraUser, pwFile string
 	zookeeper, zkChroot                   string
 	create                                bool
-	capacity                              uint64
+	capacity                              bytesFlag
 	params                                paramFlag
 	cacheBytes                            int64
 	attrTimeout                           time.Duration
@@ -45,6 +46,25 @@ func (p paramFlag) Set(v string) error {
 	return nil
 }
 
+// bytesFlag is a byte count given as a plain number or a Kubernetes quantity ("10Gi", "500M"), as users write
+// capacities in PVCs.
+type bytesFlag uint64
+
+func (b *bytesFlag) String() string { return fmt.Sprint(uint64(*b)) }
+
+func (b *bytesFlag) Set(v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return fmt.Errorf("want a byte count such as 1073741824, 10Gi or 500M: %w", err)
+	}
+	n := q.Value() // rounds a fraction of a byte up: compare to refuse it
+	if q.Sign() < 0 || q.Cmp(*resource.NewQuantity(n, resource.BinarySI)) != 0 {
+		return fmt.Errorf("want a whole, non-negative byte count, got %q", v)
+	}
+	*b = bytesFlag(n)
+	return nil
+}
+
 func parseMountFlags(args []string) (mountFlags, []string, error) {
 	f := mountFlags{params: paramFlag{}}
 	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
@@ -58,7 +78,7 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (empty: locks local to this mount)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.BoolVar(&f.create, "create", false, "create the volume if it does not exist")
-	fs.Uint64Var(&f.capacity, "capacity", 0, "with --create: the volume's quota in bytes (0: unlimited)")
+	fs.Var(&f.capacity, "capacity", "with --create: the volume's quota, in bytes or as a quantity such as 10Gi or 500M (0: unlimited)")
 	fs.Var(f.params, "param", "with --create: a volume parameter key=value (repeatable)")
 	fs.Int64Var(&f.cacheBytes, "cache-size", 64<<20, "read cache of the volume session, in bytes")
 	fs.DurationVar(&f.attrTimeout, "attr-timeout", fusefs.DefaultAttrTimeout, "how long the kernel caches attributes and names")
@@ -121,7 +141,7 @@ func runMount(args []string) error {
 	}
 	defer cluster.Close()
 	if f.create {
-		if err := createIfMissing(ctx, cluster, volume, f.capacity, f.params); err != nil {
+		if err := createIfMissing(ctx, cluster, volume, uint64(f.capacity), f.params); err != nil {
 			return err
 		}
 	}
