@@ -79,7 +79,11 @@ start_server() { # server count
   if pid_of "$n" >/dev/null; then log "server$n already running (pid $(pid_of "$n"))"; return 0; fi
   write_config "$n" "$count"
   log "starting server$n on 127.0.0.1:$((PORT_BASE + n))"
+  # leaderConnectDelayDuringRetryMs: a follower gives up on its new leader after 5 connection attempts, 100 ms apart
+  # by default; on a loaded machine the leader opens its port later than that, and it then waits initLimit (20 s)
+  # for a quorum that never comes before a new election. 1 s apart keeps the follower trying for about 5 s.
   (cd "$dir"; close_inherited_fds; exec setsid java -Xms"$HEAP" -Xmx"$HEAP" -Dzookeeper.log.dir="$dir/logs" \
+    -Dzookeeper.leaderConnectDelayDuringRetryMs=1000 \
     -Dlog4j.configuration="file://$dir/log4j.properties" -Dzookeeper.jmx.log4j.disable=true \
     -cp "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar" \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/logs/stdout.log" 2>&1 </dev/null) &

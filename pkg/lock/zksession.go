@@ -201,7 +201,9 @@ func (z *ZK) reap(old *zkSession) {
 	case <-z.done:
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*z.cfg.SessionTimeout)
+	// The ensemble may take a while to serve again (an election); after it does, the server keeps old for one
+	// more session timeout. Give up only long after that: by then the server has expired old.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*z.cfg.SessionTimeout)
 	defer cancel()
 	n := 0
 	for dir, sid := range dirs {
