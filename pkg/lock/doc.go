@@ -57,7 +57,9 @@
 // (the client notices silence only after two thirds of it, and the server may expire the session one timeout
 // after the last contact, so this fires before anyone else can be granted the lock); an expiry reported by the
 // server does the same at once. All leases of the session report Lost together, waiters start over, and the ZK
-// opens a new session so later calls work. Work done under a lease must check it (lock.Valid before each protected
+// opens a new session so later calls work. The new session deletes the lock nodes the old one left (held and
+// queued), so others need not wait until the server expires the old session, which after a leader election can
+// be a full session timeout after the ensemble serves again. Work done under a lease must check it (lock.Valid before each protected
 // write, or select on Lost) and fail with EIO rather than go on unprotected. Unlock after loss returns nil.
 //
 // # Leader election
