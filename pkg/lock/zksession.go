@@ -60,7 +60,7 @@ func (z *ZK) newSession() *zkSession {
 			if err != nil {
 				return nil, err
 			}
-			tc := tls.Client(c, cfg)
+			tc := tls.Client(c, serverName(cfg, addr))
 			_ = tc.SetDeadline(time.Now().Add(timeout))
 			if err := tc.Handshake(); err != nil {
 				_ = c.Close()
@@ -87,6 +87,21 @@ func (z *ZK) newSession() *zkSession {
 	s.conn = conn
 	go s.establish()
 	return s
+}
+
+// serverName returns cfg, or a copy with ServerName set to addr's host when cfg leaves it empty, so every
+// server of the ensemble is verified under its own name (or IP address).
+func serverName(cfg *tls.Config, addr string) *tls.Config {
+	if cfg.ServerName != "" || cfg.InsecureSkipVerify {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
 }
 
 // establish waits for the first session and sends the digest credentials before anyone uses the connection.
