@@ -71,7 +71,7 @@ func fcntlDeadlock(t *testing.T, a, b string) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("two processes wait for each other's locks: no EDEADLK within 60 s")
 	}
-	t.Logf("MEASURED: %s's F_SETLKW refused with EDEADLK %v after p2's request was sent", loser.name, time.Since(start).Round(time.Millisecond))
+	t.Logf("MEASURED: %s's F_SETLKW refused with EDEADLK %v after p2's request was sent", loser.name, time.Since(start).Round(100*time.Microsecond))
 	select {
 	case r := <-winner.results:
 		t.Fatalf("%s's F_SETLKW returned %s although its holder still holds the range", winner.name, r)
