@@ -26,6 +26,8 @@ import (
 //     also bumps the data of <ino>'s directory (a container znode).
 //   - A blocked SetLk/Flock sets a child watch and a data watch on that directory before it drops the named
 //     lock, so any release (or a vanished owner) wakes it to check again: no polling, no lost wake-ups.
+//   - A blocked F_SETLKW also publishes what it waits for (an ephemeral wait record under <ns>/waits) and fails
+//     with EDEADLK if the records close a cycle through it; see closesCycle.
 //   - If the session that held an owner's locks is lost, the next lock request of that owner on that inode
 //     fails with EIO (its locks are gone; the application must not assume them), and so does a request whose
 //     commit cannot be confirmed. Unlock and release requests still succeed: nothing is held any more.
