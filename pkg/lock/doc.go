@@ -57,7 +57,9 @@
 // (the client notices silence only after two thirds of it, and the server may expire the session one timeout
 // after the last contact, so this fires before anyone else can be granted the lock); an expiry reported by the
 // server does the same at once. All leases of the session report Lost together, waiters start over, and the ZK
-// opens a new session so later calls work. Work done under a lease must check it (lock.Valid before each protected
+// opens a new session so later calls work. The new session deletes the lock nodes the old one left (held and
+// queued), so others need not wait until the server expires the old session, which after a leader election can
+// be a full session timeout after the ensemble serves again. Work done under a lease must check it (lock.Valid before each protected
 // write, or select on Lost) and fail with EIO rather than go on unprotected. Unlock after loss returns nil.
 //
 // # Leader election
@@ -74,5 +76,20 @@
 // a blocking one ends, EIO when the mount's ZooKeeper session was lost while the owner held locks (reported once
 // for the owner's next lock request; unlock and release still succeed), EINVAL for an empty range. ZKFiles keeps
 // each owner's ranges in an ephemeral znode and serialises updates with the named lock "file.<ino>"; see ZKFiles.
-// Deadlock detection (EDEADLK) is not implemented: a cycle of blocking requests waits until a ctx ends.
+//
+// # Deadlocks (EDEADLK)
+//
+// A blocking POSIX request (F_SETLKW) that would wait in a cycle of owners, each waiting for a lock another one
+// holds, fails with EDEADLK instead of waiting forever; the others keep waiting, and the cycle is broken as soon
+// as the application behind the failed request releases a lock. An owner waits for every owner whose lock
+// conflicts with its request, so cycles through several inodes, several mounts and shared locks (two readers
+// upgrading) are found. BSD flock waits are not checked, as on Linux.
+//
+// LocalFiles is exact: the check runs under the table's mutex, so the request that closes a cycle is the one
+// that is refused. ZKFiles publishes each blocked request in an ephemeral wait record (<ns>/waits/<owner>) and
+// follows the records from its blockers; of a cycle, the member whose record was written last reports it, and it
+// sees the whole cycle because its reads come after its own write (see closesCycle). Both assume an owner blocks
+// one request at a time (one thread per lock owner, as fcntl's process-wide owners mostly are); a cycle closed
+// by a lock granted to an owner that meanwhile waits in another thread is not found, and a cycle that a grant or
+// cancel is breaking at the very moment of the check may still be reported.
 package lock

@@ -12,6 +12,13 @@ import (
 type LocalFiles struct {
 	mu    sync.Mutex
 	files map[uint64]*localFile
+	waits map[Owner][]*posixWait // blocked POSIX requests by owner: the wait-for graph for EDEADLK
+}
+
+// posixWait is one blocked F_SETLKW: what its owner waits for.
+type posixWait struct {
+	ino uint64
+	lk  FileLock
 }
 
 var _ FileLocker = (*LocalFiles)(nil)
@@ -22,7 +29,9 @@ type localFile struct {
 }
 
 // NewLocalFiles returns an empty in-process FileLocker.
-func NewLocalFiles() *LocalFiles { return &LocalFiles{files: make(map[uint64]*localFile)} }
+func NewLocalFiles() *LocalFiles {
+	return &LocalFiles{files: make(map[uint64]*localFile), waits: make(map[Owner][]*posixWait)}
+}
 
 func (f *LocalFiles) file(ino uint64) *localFile {
 	lf := f.files[ino]
@@ -62,7 +71,7 @@ func (f *LocalFiles) SetLk(ctx context.Context, ino uint64, owner Owner, lk File
 	if err := checkFileLock(lk); err != nil {
 		return err
 	}
-	return f.set(ctx, ino, owner, lk, wait, func(lf *localFile) *RangeTable { return &lf.posix })
+	return f.set(ctx, ino, owner, lk, wait, true)
 }
 
 // Flock implements FileLocker.
@@ -71,7 +80,7 @@ func (f *LocalFiles) Flock(ctx context.Context, ino uint64, owner Owner, typ Fil
 	if err := checkFileLock(lk); err != nil {
 		return err
 	}
-	return f.set(ctx, ino, owner, lk, wait, func(lf *localFile) *RangeTable { return &lf.flock })
+	return f.set(ctx, ino, owner, lk, wait, false)
 }
 
 // ReleaseOwner implements FileLocker.
@@ -95,16 +104,41 @@ func (f *LocalFiles) ReleaseSession(session string) {
 	}
 }
 
-func (f *LocalFiles) set(ctx context.Context, ino uint64, owner Owner, lk FileLock, wait bool, table func(*localFile) *RangeTable) error {
+// set applies lk to the POSIX table (posix) or the flock table of ino. A blocking POSIX request that would
+// close a cycle of owners waiting for each other fails with EDEADLK; while it waits it is part of the graph.
+func (f *LocalFiles) set(ctx context.Context, ino uint64, owner Owner, lk FileLock, wait, posix bool) error {
+	var me *posixWait
+	defer func() {
+		if me != nil {
+			f.mu.Lock()
+			f.dropWaitLocked(owner, me)
+			f.mu.Unlock()
+		}
+	}()
 	for {
 		f.mu.Lock()
 		lf := f.file(ino)
-		t := table(lf)
+		t := &lf.flock
+		if posix {
+			t = &lf.posix
+		}
 		if _, busy := t.Conflict(owner, lk); !busy {
 			t.Set(owner, lk)
 			f.changedLocked(ino, lf)
 			f.mu.Unlock()
 			return nil
+		}
+		if posix && wait {
+			// Checked under f.mu, atomically with every other wait and grant: the request that closes a cycle
+			// is the one that sees it, and it is checked again after every wake-up (its blockers may change).
+			if me == nil {
+				me = &posixWait{ino: ino, lk: lk}
+				f.waits[owner] = append(f.waits[owner], me)
+			}
+			if f.closesCycleLocked(owner, t.Blockers(owner, lk)) {
+				f.mu.Unlock()
+				return syscall.EDEADLK
+			}
 		}
 		ch := lf.changed
 		f.mu.Unlock()
@@ -116,5 +150,43 @@ func (f *LocalFiles) set(ctx context.Context, ino uint64, owner Owner, lk FileLo
 		case <-ctx.Done():
 			return syscall.EINTR
 		}
+	}
+}
+
+// closesCycleLocked reports whether me, blocked by blockers, would wait for itself: whether a chain of blocked
+// POSIX requests leads from one of the blockers back to me. Caller holds f.mu.
+func (f *LocalFiles) closesCycleLocked(me Owner, blockers []Owner) bool {
+	seen := make(map[Owner]bool)
+	for len(blockers) > 0 {
+		o := blockers[len(blockers)-1]
+		blockers = blockers[:len(blockers)-1]
+		if o == me {
+			return true
+		}
+		if seen[o] {
+			continue
+		}
+		seen[o] = true
+		for _, w := range f.waits[o] {
+			if lf := f.files[w.ino]; lf != nil {
+				blockers = append(blockers, lf.posix.Blockers(o, w.lk)...)
+			}
+		}
+	}
+	return false
+}
+
+func (f *LocalFiles) dropWaitLocked(owner Owner, w *posixWait) {
+	ws := f.waits[owner]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(f.waits, owner)
+	} else {
+		f.waits[owner] = ws
 	}
 }

@@ -26,6 +26,8 @@ import (
 //     also bumps the data of <ino>'s directory (a container znode).
 //   - A blocked SetLk/Flock sets a child watch and a data watch on that directory before it drops the named
 //     lock, so any release (or a vanished owner) wakes it to check again: no polling, no lost wake-ups.
+//   - A blocked F_SETLKW also publishes what it waits for (an ephemeral wait record under <ns>/waits) and fails
+//     with EDEADLK if the records close a cycle through it; see closesCycle.
 //   - If the session that held an owner's locks is lost, the next lock request of that owner on that inode
 //     fails with EIO (its locks are gone; the application must not assume them), and so does a request whose
 //     commit cannot be confirmed. Unlock and release requests still succeed: nothing is held any more.
@@ -218,6 +220,12 @@ const (
 )
 
 func (f *ZKFiles) set(ctx context.Context, key heldKey, lk FileLock, wait bool) error {
+	var w *zkWait // the wait record of a blocked F_SETLKW, deleted when the call returns
+	defer func() {
+		if w != nil {
+			w.s.deleteNode(w.path)
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			return syscall.EINTR
@@ -229,7 +237,7 @@ func (f *ZKFiles) set(ctx context.Context, key heldKey, lk FileLock, wait bool) 
 		if err != nil {
 			return f.errno(ctx, "lock inode", err)
 		}
-		r, watches, err := f.tryOnce(ctx, lease.(*zkLease), key, lk, wait)
+		r, watches, err := f.tryOnce(ctx, lease.(*zkLease), key, lk, wait, &w)
 		_ = lease.Unlock(context.Background())
 		switch {
 		case err != nil:
@@ -254,8 +262,10 @@ func (f *ZKFiles) set(ctx context.Context, key heldKey, lk FileLock, wait bool) 
 	}
 }
 
-// tryOnce checks and commits lk under the inode's lock. When blocked (and wait) it returns the watches to wait on.
-func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk FileLock, wait bool) (round, [2]<-chan zk.Event, error) {
+// tryOnce checks and commits lk under the inode's lock. When blocked (and wait) it returns the watches to wait on;
+// a blocked POSIX request publishes its wait record in *w (once per session) and fails with EDEADLK if it closes
+// a cycle.
+func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk FileLock, wait bool, w **zkWait) (round, [2]<-chan zk.Event, error) {
 	var watches [2]<-chan zk.Event
 	s, dir := lease.s, f.dir(key.ino)
 	retry := func(err error) (round, [2]<-chan zk.Event, error) {
@@ -286,6 +296,22 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 			return retry(err)
 		}
 		watches[0], watches[1] = cw, dw
+		if key.kind == 'p' {
+			if *w == nil || (*w).s != s {
+				nw, err := f.publishWait(s, me, key.ino, lk)
+				if err != nil {
+					return retry(err)
+				}
+				*w = nw
+			}
+			cycle, err := f.closesCycle(s, me, (*w).stamp, t.Blockers(me, lk), map[uint64]*RangeTable{key.ino: &t})
+			if err != nil {
+				return retry(err)
+			}
+			if cycle {
+				return done, watches, syscall.EDEADLK
+			}
+		}
 		return blocked, watches, nil
 	}
 	old := t.Get(me)
@@ -324,4 +350,117 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 	}
 	f.setHeld(key, s, len(next) > 0)
 	return done, watches, nil
+}
+
+// Deadlock detection (EDEADLK). A blocked F_SETLKW publishes what it waits for in an EPHEMERAL znode
+// <ns>/waits/p-<hex mount session>-<owner id>-<hex ZooKeeper session> (the owner's name as in the inode
+// directories) holding {ino, lock}; it lives as long as the call waits. Whoever reads the records and the inodes'
+// tables has the wait-for graph: an owner waits for every owner whose lock conflicts with its request.
+//
+// The record's mzxid is its stamp. A blocked request looks for a path from its blockers back to itself through
+// records with lower stamps only: so the member of a cycle that published last is the one that reports it, and
+// it sees the whole cycle, because a ZooKeeper read after one's own write reflects every transaction before it
+// (the other records, and the locks their owners took before they blocked). Each cycle is reported once, to the
+// request that closed it, as in the kernel, unless a cycle is broken by a grant or cancel at the very moment it
+// is checked (then the report may come although the wait would have ended).
+
+// zkWait is a published wait record.
+type zkWait struct {
+	s     *zkSession
+	path  string
+	stamp int64 // the record's mzxid
+}
+
+type waitRecord struct {
+	Ino  uint64   `json:"ino"`
+	Lock FileLock `json:"lock"`
+}
+
+func (f *ZKFiles) waitsDir() string { return f.z.root + "/waits" }
+
+// waitNode names the wait record of a table owner (see tableOwner).
+func waitNode(o Owner) string {
+	sess, zsid, _ := strings.Cut(o.Session, "\x00")
+	return fmt.Sprintf("p-%s-%d-%s", hex.EncodeToString([]byte(sess)), o.ID, zsid)
+}
+
+// publishWait creates (or, left over from an earlier call of the same owner, overwrites) me's wait record.
+func (f *ZKFiles) publishWait(s *zkSession, me Owner, ino uint64, lk FileLock) (*zkWait, error) {
+	data, err := json.Marshal(waitRecord{Ino: ino, Lock: lk})
+	if err != nil {
+		return nil, err
+	}
+	path := f.waitsDir() + "/" + waitNode(me)
+	for {
+		_, err := s.conn.Create(path, data, zk.FlagEphemeral, f.z.acl)
+		switch {
+		case errors.Is(err, zk.ErrNoNode): // the container is made on first use (namespaces older than EDEADLK)
+			if _, err := s.conn.CreateContainer(f.waitsDir(), nil, zk.FlagContainer, f.z.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return nil, err
+			}
+			continue
+		case errors.Is(err, zk.ErrNodeExists):
+			st, err := s.conn.Set(path, data, -1)
+			if errors.Is(err, zk.ErrNoNode) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &zkWait{s: s, path: path, stamp: st.Mzxid}, nil
+		case err != nil:
+			return nil, err
+		}
+		ok, st, err := s.conn.Exists(path)
+		if err != nil {
+			return nil, err
+		}
+		if !ok { // cannot be: it is ours and our session is alive
+			return nil, fmt.Errorf("lock: wait record %s vanished", path)
+		}
+		return &zkWait{s: s, path: path, stamp: st.Mzxid}, nil
+	}
+}
+
+// closesCycle reports whether a chain of blocked requests with stamps below stamp leads from blockers back to me.
+// tables caches the POSIX tables read so far.
+func (f *ZKFiles) closesCycle(s *zkSession, me Owner, stamp int64, blockers []Owner, tables map[uint64]*RangeTable) (bool, error) {
+	seen := make(map[Owner]bool)
+	for len(blockers) > 0 {
+		o := blockers[len(blockers)-1]
+		blockers = blockers[:len(blockers)-1]
+		if o == me {
+			return true, nil
+		}
+		if seen[o] {
+			continue
+		}
+		seen[o] = true
+		data, st, err := s.conn.Get(f.waitsDir() + "/" + waitNode(o))
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // o is not waiting
+		}
+		if err != nil {
+			return false, err
+		}
+		if st.Mzxid >= stamp {
+			continue // o blocked after us: if this is a cycle, o reports it
+		}
+		var rec waitRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			f.z.log.Warn("ignoring a corrupt wait record", "owner", waitNode(o), "err", err)
+			continue
+		}
+		t := tables[rec.Ino]
+		if t == nil {
+			rt, err := f.readTable(s, f.dir(rec.Ino), 'p')
+			if err != nil {
+				return false, err
+			}
+			t = &rt
+			tables[rec.Ino] = t
+		}
+		blockers = append(blockers, t.Blockers(o, rec.Lock)...)
+	}
+	return false, nil
 }

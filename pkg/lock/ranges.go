@@ -112,6 +112,30 @@ func (t *RangeTable) Conflict(owner Owner, lk FileLock) (FileLock, bool) {
 	return best, found
 }
 
+// Blockers returns every other owner holding a lock that conflicts with lk: the owners a blocked request of
+// owner waits for (the edges of the wait-for graph that deadlock detection follows).
+func (t *RangeTable) Blockers(owner Owner, lk FileLock) []Owner {
+	if lk.Type == Unlock {
+		return nil
+	}
+	var out []Owner
+	for o, r := range t.owners {
+		if o == owner {
+			continue
+		}
+		for _, x := range r {
+			if x.Start > lk.End {
+				break
+			}
+			if conflicts(x, lk) {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // ReleaseSession drops the locks of every owner of session (a mount that went away).
 func (t *RangeTable) ReleaseSession(session string) {
 	for o := range t.owners {

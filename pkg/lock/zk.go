@@ -30,7 +30,9 @@ type ZKConfig struct {
 	// Digest, "user:password", is optional: when set, the namespace and everything below it are created with a
 	// digest ACL and can be read or changed only by clients that authenticate with the same credentials.
 	Digest string
-	// TLS, when set, wraps every connection in TLS (the servers need a secureClientPort). Not tested here.
+	// TLS, when set, wraps every connection in TLS (Servers are then the servers' secureClientPorts). Each
+	// server's certificate is verified against the host of its address unless ServerName is set. Tested against a
+	// real secure port in test/multinode (TestZKTLS).
 	TLS *tls.Config
 	// Dialer replaces the plain TCP dialer (proxies, tests). TLS, if set, is layered on top.
 	Dialer func(network, address string, timeout time.Duration) (net.Conn, error)

@@ -453,3 +453,53 @@ func watchersUnder(t *testing.T, server, dir string) map[string]int {
 	}
 	return got
 }
+
+// A mount that lost its session removes the lock nodes that session left, through its next session, instead of
+// leaving every waiter blocked until the server expires the old session: b is granted while the old session is
+// still alive on the server (its ephemeral marker node still exists).
+func TestZKReapAfterLoss(t *testing.T) {
+	cfg := internalConfig(t)
+	cfg.SessionTimeout = 20 * time.Second // the server expires the lost session 20 s after the cut
+	d := &cutDialer{}
+	cfgA := cfg
+	cfgA.Dialer = d.dial
+	a, b := mustZK(t, cfgA), mustZK(t, cfg)
+	x, err := a.Lock(tctx(t), "r", Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.session(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := a.root + "/marker"
+	if _, err := s.conn.Create(marker, nil, zk.FlagEphemeral, a.acl); err != nil {
+		t.Fatal(err)
+	}
+	granted := make(chan error, 1)
+	go func() {
+		l, err := b.Lock(tctx(t), "r", Exclusive)
+		if err == nil {
+			if l.Token() <= x.Token() {
+				err = errors.New("token did not grow")
+			}
+			_ = l.Unlock(context.Background())
+		}
+		granted <- err
+	}()
+	cut := time.Now()
+	d.set(true)
+	waitLost(t, x)
+	d.set(false) // a opens its next session, which removes the old session's node
+	if err := <-granted; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	t.Logf("MEASURED: b granted %v after a's network was cut (session timeout %v)", time.Since(cut).Round(time.Millisecond), cfg.SessionTimeout)
+	ok, _, err := b.sess.conn.Exists(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatal("the old session had expired before b was granted: its node was not removed by a")
+	}
+}

@@ -256,7 +256,17 @@ func (z *ZK) create(ctx context.Context, s *zkSession, dir, guid string, mode Mo
 	if mode == Shared {
 		kind = "r"
 	}
-	prefix := fmt.Sprintf("%016x-%s-%s-", uint64(s.conn.SessionID()), guid, kind)
+	sid := s.conn.SessionID()
+	prefix := fmt.Sprintf("%016x-%s-%s-", uint64(sid), guid, kind)
+	s.noteLockNode(dir, sid)
+	path, err := z.createNode(ctx, s, dir, guid, prefix)
+	if path == "" {
+		s.forgetLockNode(dir)
+	}
+	return path, err
+}
+
+func (z *ZK) createNode(ctx context.Context, s *zkSession, dir, guid, prefix string) (string, error) {
 	for {
 		path, err := s.conn.Create(dir+"/"+prefix, nil, zk.FlagEphemeral|zk.FlagSequence, z.acl)
 		if z.createHook != nil {

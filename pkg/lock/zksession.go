@@ -1,9 +1,12 @@
 package lock
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,13 @@ type zkSession struct {
 	isLost     bool
 	stale      map[string]struct{} // lock nodes whose delete failed on a broken connection; retried
 	ended      bool
+	lockDirs   map[string]*dirNodes // lock directories where this session may have nodes (for reap)
+}
+
+// dirNodes counts the nodes a session may have in one lock directory, and the session id their names carry.
+type dirNodes struct {
+	sid int64
+	n   int
 }
 
 func (z *ZK) newSession() *zkSession {
@@ -36,6 +46,7 @@ func (z *ZK) newSession() *zkSession {
 		lost:      make(chan struct{}),
 		connected: make(chan struct{}),
 		stale:     make(map[string]struct{}),
+		lockDirs:  make(map[string]*dirNodes),
 		hosts:     &fastHostProvider{quit: make(chan struct{})},
 	}
 	dial := z.cfg.Dialer
@@ -49,7 +60,7 @@ func (z *ZK) newSession() *zkSession {
 			if err != nil {
 				return nil, err
 			}
-			tc := tls.Client(c, cfg)
+			tc := tls.Client(c, serverName(cfg, addr))
 			_ = tc.SetDeadline(time.Now().Add(timeout))
 			if err := tc.Handshake(); err != nil {
 				_ = c.Close()
@@ -76,6 +87,21 @@ func (z *ZK) newSession() *zkSession {
 	s.conn = conn
 	go s.establish()
 	return s
+}
+
+// serverName returns cfg, or a copy with ServerName set to addr's host when cfg leaves it empty, so every
+// server of the ensemble is verified under its own name (or IP address).
+func serverName(cfg *tls.Config, addr string) *tls.Config {
+	if cfg.ServerName != "" || cfg.InsecureSkipVerify {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
 }
 
 // establish waits for the first session and sends the digest credentials before anyone uses the connection.
@@ -138,8 +164,92 @@ func (s *zkSession) lose() {
 	z.mu.Unlock()
 	if s.markLost() {
 		z.log.Warn("zookeeper session lost: leases of this session are no longer trusted")
+		if current {
+			go z.reap(s)
+		}
 	}
 	go s.closeConn()
+}
+
+// noteLockNode records that s creates a lock node in dir (before the create, so a node whose reply is lost
+// counts); forgetLockNode that one is gone (or was never made). The count is a hint for reap: off by one after
+// an orphan, it only makes reap look in a directory for nothing, or leave an orphan to the server's expiry.
+func (s *zkSession) noteLockNode(dir string, sid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.lockDirs[dir]
+	if d == nil {
+		d = &dirNodes{sid: sid}
+		s.lockDirs[dir] = d
+	}
+	d.n++
+}
+
+func (s *zkSession) forgetLockNode(dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.lockDirs[dir]; d != nil {
+		if d.n--; d.n <= 0 {
+			delete(s.lockDirs, dir)
+		}
+	}
+}
+
+// reap deletes, through the next session, the lock nodes that lost session old left behind. The server would
+// delete them only when it expires the session, a full session timeout after the ensemble serves again (after a
+// leader election, say), and until then they would block every waiter behind them. Our leases in old already
+// report Lost; reap waits a twelfth of the session timeout more, the margin the loss detection keeps before the
+// server could expire the session, so a holder that checked its lease just before the loss has finished its
+// protected step as it would have before an expiry.
+func (z *ZK) reap(old *zkSession) {
+	old.mu.Lock()
+	dirs := make(map[string]int64, len(old.lockDirs))
+	for d, nodes := range old.lockDirs {
+		dirs[d] = nodes.sid
+	}
+	old.mu.Unlock()
+	if len(dirs) == 0 {
+		return
+	}
+	select {
+	case <-time.After(z.cfg.SessionTimeout / 12):
+	case <-z.done:
+		return
+	}
+	// The ensemble may take a while to serve again (an election); after it does, the server keeps old for one
+	// more session timeout. Give up only long after that: by then the server has expired old.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*z.cfg.SessionTimeout)
+	defer cancel()
+	n := 0
+	for dir, sid := range dirs {
+		prefix := fmt.Sprintf("%016x-", uint64(sid))
+		for {
+			s, err := z.session(ctx)
+			if err != nil {
+				return // closed, or the server has expired old by now
+			}
+			kids, _, err := s.conn.Children(dir)
+			if err == nil {
+				for _, k := range kids {
+					if strings.HasPrefix(k, prefix) {
+						if err := s.conn.Delete(dir+"/"+k, -1); err == nil {
+							n++
+						}
+					}
+				}
+				break
+			}
+			if errors.Is(err, zk.ErrNoNode) {
+				break
+			}
+			if err = z.check(ctx, s, err); err != nil && !errors.Is(err, errSessionGone) {
+				return
+			}
+		}
+	}
+	if n > 0 {
+		z.log.Info("removed lock nodes of the lost session", "nodes", n)
+	}
 }
 
 // end closes the session for good (Locker.Close).
@@ -189,7 +299,11 @@ func (s *zkSession) deleteNode(path string) {
 		return
 	}
 	err := s.conn.Delete(path, -1)
-	if err == nil || errors.Is(err, zk.ErrNoNode) || errors.Is(err, zk.ErrSessionExpired) || !connErr(err) {
+	if err == nil || errors.Is(err, zk.ErrNoNode) {
+		s.forgetLockNode(pathDir(path))
+		return
+	}
+	if errors.Is(err, zk.ErrSessionExpired) || !connErr(err) {
 		return
 	}
 	s.z.log.Debug("lock node delete deferred", "err", err)
@@ -216,6 +330,7 @@ func (s *zkSession) retryStale() {
 				s.mu.Lock()
 				delete(s.stale, p)
 				s.mu.Unlock()
+				s.forgetLockNode(pathDir(p))
 			}
 		}
 		select {
@@ -224,4 +339,11 @@ func (s *zkSession) retryStale() {
 			return
 		}
 	}
+}
+
+func pathDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,12 @@ func Run(t *testing.T, newMounts func(t *testing.T) Mounts) {
 		{"FlockBlocking", testFlockBlocking},
 		{"InvalidRange", testInvalid},
 		{"ClosedMountReleased", testClosedMount},
+		{"DeadlockTwoOwners", testDeadlockTwo},
+		{"DeadlockUpgrade", testDeadlockUpgrade},
+		{"DeadlockSimultaneous", testDeadlockSimultaneous},
+		{"DeadlockThreeOwnersTwoInodes", testDeadlockThree},
+		{"NoDeadlockInAChain", testNoDeadlockChain},
+		{"CancelledWaitLeavesNoEdge", testCancelledWaitNoEdge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newMounts(t)) })
@@ -362,5 +369,187 @@ func testClosedMount(t *testing.T, m Mounts) {
 	}
 	if err := m.B.Flock(ctxT(t), ino, b, lock.WriteLock, false); err != nil {
 		t.Fatalf("flock after the holder's mount closed: %v", err)
+	}
+}
+
+// A blocked request, as the deadlock tests track it.
+type pending struct {
+	owner lock.Owner
+	f     lock.FileLocker
+	ch    <-chan error
+	what  string
+}
+
+func setLkW(t *testing.T, f lock.FileLocker, o lock.Owner, in uint64, l lock.FileLock, what string) pending {
+	return pending{o, f, async(ctxT(t), func(ctx context.Context) error { return f.SetLk(ctx, in, o, l, true) }), what}
+}
+
+// resolveDeadlock checks that exactly one of the blocked requests in ps fails with EDEADLK (the one that closed
+// the cycle: which one that is depends on the order they reached the locker in) while the others keep waiting.
+// It then releases the loser's locks on inodes and lets the others finish one after another, each granted and
+// then released (a chain, no longer a cycle, so every one of them must be granted).
+func resolveDeadlock(t *testing.T, ps []pending, inodes ...uint64) {
+	t.Helper()
+	cases := make([]reflect.SelectCase, len(ps)+1)
+	for i, p := range ps {
+		cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.ch)}
+	}
+	cases[len(ps)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(60 * time.Second))}
+	i, v, _ := reflect.Select(cases)
+	if i == len(ps) {
+		t.Fatalf("deadlock of %d owners: no request failed with EDEADLK within 60 s", len(ps))
+	}
+	err, _ := v.Interface().(error)
+	if !errors.Is(err, syscall.EDEADLK) {
+		t.Fatalf("%s returned %v while the others wait in a cycle, want EDEADLK", ps[i].what, err)
+	}
+	t.Logf("%s: EDEADLK", ps[i].what)
+	loser := ps[i]
+	ps = append(ps[:i:i], ps[i+1:]...)
+	settle()
+	for _, p := range ps {
+		select {
+		case err := <-p.ch:
+			t.Fatalf("%s returned %v after the other request's EDEADLK; want it still waiting", p.what, err)
+		default:
+		}
+	}
+	release := func(p pending) {
+		for _, in := range inodes {
+			if err := p.f.ReleaseOwner(ctxT(t), in, p.owner); err != nil {
+				t.Fatalf("release: %v", err)
+			}
+		}
+	}
+	release(loser)
+	for len(ps) > 0 {
+		cases = cases[:0]
+		for _, p := range ps {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.ch)})
+		}
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(60 * time.Second))})
+		i, v, _ := reflect.Select(cases)
+		if i == len(ps) {
+			t.Fatalf("after the EDEADLK and its owner's release, %d requests still wait", len(ps))
+		}
+		if err, _ := v.Interface().(error); err != nil {
+			t.Fatalf("%s: %v, want granted once the cycle is broken", ps[i].what, err)
+		}
+		release(ps[i])
+		ps = append(ps[:i:i], ps[i+1:]...)
+	}
+}
+
+// testDeadlockTwo: a holds [0,9] and waits for b's [10,19]; b then asks for [0,9]: one of them gets EDEADLK.
+func testDeadlockTwo(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	set(t, m.A, a, lk(0, 9, lock.WriteLock), nil)
+	set(t, m.B, b, lk(10, 19, lock.WriteLock), nil)
+	pa := setLkW(t, m.A, a, ino, lk(10, 19, lock.WriteLock), "a's F_SETLKW [10,19]")
+	settle()
+	pb := setLkW(t, m.B, b, ino, lk(0, 9, lock.WriteLock), "b's F_SETLKW [0,9]")
+	resolveDeadlock(t, []pending{pa, pb}, ino)
+}
+
+// testDeadlockSimultaneous: both requests of a two-owner cycle are made at once, a few times: exactly one fails.
+func testDeadlockSimultaneous(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	for i := 0; i < 4; i++ {
+		set(t, m.A, a, lk(0, 9, lock.WriteLock), nil)
+		set(t, m.B, b, lk(10, 19, lock.WriteLock), nil)
+		pa := setLkW(t, m.A, a, ino, lk(10, 19, lock.WriteLock), "a's F_SETLKW [10,19]")
+		pb := setLkW(t, m.B, b, ino, lk(0, 9, lock.WriteLock), "b's F_SETLKW [0,9]")
+		resolveDeadlock(t, []pending{pa, pb}, ino)
+	}
+}
+
+// testDeadlockUpgrade: two readers of one range both upgrade to writers: each waits for the other's read lock.
+func testDeadlockUpgrade(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	set(t, m.A, a, lk(0, 9, lock.ReadLock), nil)
+	set(t, m.B, b, lk(0, 9, lock.ReadLock), nil)
+	pa := setLkW(t, m.A, a, ino, lk(0, 9, lock.WriteLock), "a's upgrade")
+	settle()
+	pb := setLkW(t, m.B, b, ino, lk(5, 5, lock.WriteLock), "b's upgrade")
+	resolveDeadlock(t, []pending{pa, pb}, ino)
+}
+
+// testDeadlockThree: a cycle of three owners (two of one mount) across two inodes: a waits for b on the second
+// inode, b for c on the first, c for a on the first.
+func testDeadlockThree(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	c := lock.Owner{Session: m.SessA, ID: 2}
+	ctx := ctxT(t)
+	set(t, m.A, a, lk(0, 0, lock.WriteLock), nil)
+	if err := m.B.SetLk(ctx, ino+1, b, lk(0, 0, lock.WriteLock), false); err != nil {
+		t.Fatal(err)
+	}
+	set(t, m.A, c, lk(5, 5, lock.WriteLock), nil)
+	pa := setLkW(t, m.A, a, ino+1, lk(0, 0, lock.WriteLock), "a's wait for b")
+	pb := setLkW(t, m.B, b, ino, lk(5, 5, lock.ReadLock), "b's wait for c")
+	settle()
+	pc := setLkW(t, m.A, c, ino, lk(0, 0, lock.ReadLock), "c's wait for a")
+	resolveDeadlock(t, []pending{pa, pb, pc}, ino, ino+1)
+}
+
+// testNoDeadlockInAChain: owners waiting in a chain (c for b, b for a) are no cycle; a, which waits for nobody,
+// may take more locks; releases let the chain through.
+func testNoDeadlockChain(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	c := lock.Owner{Session: m.SessB, ID: 2}
+	set(t, m.A, a, lk(0, 9, lock.WriteLock), nil)
+	set(t, m.B, b, lk(10, 19, lock.WriteLock), nil)
+	pb := setLkW(t, m.B, b, ino, lk(0, 9, lock.WriteLock), "b's wait for a")
+	settle()
+	pc := setLkW(t, m.B, c, ino, lk(10, 19, lock.ReadLock), "c's wait for b")
+	settle()
+	// a shares [20,29] with nobody: granted at once. A read lock beside b's held write lock is refused (no wait).
+	set(t, m.A, a, lk(20, 29, lock.WriteLock), nil)
+	set(t, m.A, a, lk(19, 19, lock.ReadLock), syscall.EAGAIN)
+	for _, p := range []pending{pb, pc} {
+		select {
+		case err := <-p.ch:
+			t.Fatalf("%s returned %v in a chain without a cycle", p.what, err)
+		default:
+		}
+	}
+	set(t, m.A, a, lk(0, math.MaxUint64, lock.Unlock), nil)
+	if err := wait(t, pb.ch, pb.what); err != nil {
+		t.Fatalf("%s: %v", pb.what, err)
+	}
+	select {
+	case err := <-pc.ch:
+		t.Fatalf("%s returned %v while b still holds [10,19]", pc.what, err)
+	default:
+	}
+	set(t, m.B, b, lk(0, math.MaxUint64, lock.Unlock), nil)
+	if err := wait(t, pc.ch, pc.what); err != nil {
+		t.Fatalf("%s: %v", pc.what, err)
+	}
+}
+
+// testCancelledWaitNoEdge: a wait that ended (EINTR) no longer counts: a later wait in the other direction is no
+// cycle and is granted once the holder releases.
+func testCancelledWaitNoEdge(t *testing.T, m Mounts) {
+	a, b := owners(m)
+	set(t, m.A, a, lk(0, 9, lock.WriteLock), nil)
+	set(t, m.B, b, lk(10, 19, lock.WriteLock), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := async(ctx, func(ctx context.Context) error { return m.A.SetLk(ctx, ino, a, lk(10, 19, lock.WriteLock), true) })
+	settle()
+	cancel()
+	if err := wait(t, ch, "cancelled F_SETLKW"); !errors.Is(err, syscall.EINTR) {
+		t.Fatalf("cancelled F_SETLKW = %v, want EINTR", err)
+	}
+	pb := setLkW(t, m.B, b, ino, lk(0, 9, lock.WriteLock), "b's wait for a")
+	settle()
+	select {
+	case err := <-pb.ch:
+		t.Fatalf("%s returned %v; a no longer waits, so there is no cycle", pb.what, err)
+	default:
+	}
+	set(t, m.A, a, lk(0, 9, lock.Unlock), nil)
+	if err := wait(t, pb.ch, pb.what); err != nil {
+		t.Fatalf("%s: %v", pb.what, err)
 	}
 }
