@@ -11,7 +11,8 @@ import (
 // whatever a metric needs resolved in advance, per Op). A mount never passes names, paths or data to it.
 type Observer interface {
 	// Op reports one FUSE request: its opcode, how long serving it took and its result (0: success, else the
-	// errno the kernel got). Requests that wait for a lock (SETLKW) count their waiting time.
+	// errno the kernel got; a LOOKUP of a missing name is ENOENT even when answered with a negative entry).
+	// Requests that wait for a lock (SETLKW) count their waiting time.
 	Op(op Op, d time.Duration, errno uint32)
 	// BytesRead and BytesWritten report file data returned by a READ and accepted by a WRITE.
 	BytesRead(n int)
@@ -104,7 +105,11 @@ func (o *observedFS) done(op Op, start time.Time, st fuse.Status) {
 func (o *observedFS) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	t := time.Now()
 	st := o.RawFileSystem.Lookup(c, h, name, out)
-	o.done(OpLookup, t, st)
+	if st == fuse.OK && out.NodeId == 0 {
+		o.done(OpLookup, t, fuse.ENOENT) // a negative entry: the name does not exist
+	} else {
+		o.done(OpLookup, t, st)
+	}
 	return st
 }
 
