@@ -143,3 +143,18 @@ func TestBatchLabels(t *testing.T) {
 		t.Errorf("%d statement series, want 2 (dentries lwt, mixed)", got)
 	}
 }
+
+// BenchmarkFuseRequest is what a mount pays per request for measuring: the observation of a read (latency
+// histogram and bytes) and the clock reads around it.
+func BenchmarkFuseRequest(b *testing.B) {
+	m := New(prometheus.NewRegistry())
+	v := m.Volume("pvc-1")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			t := time.Now()
+			v.Op(fusefs.OpRead, time.Since(t), 0)
+			v.BytesRead(4096)
+		}
+	})
+}
