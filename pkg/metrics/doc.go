@@ -16,7 +16,7 @@
 // # Cost on the request path
 //
 // Every series a request touches is resolved to its prometheus child once (per volume when it is staged, per
-// FUSE opcode at New, per statement text on first sight, per lock kind on first use), so observing allocates
+// FUSE opcode, statement text and lock kind on first use), so observing allocates
 // nothing; a FUSE request costs two clock reads and one histogram observation.
 //
 // # What labels may carry

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +15,7 @@ import (
 // Metrics holds the storage-side collectors of one driver process: FUSE requests, per-volume bytes and cache
 // lookups, Cassandra statements and lock waits. It is safe for concurrent use.
 type Metrics struct {
-	fuseOps    [fusefs.NumOps]prometheus.Observer // by op, resolved once
+	fuseOps    [fusefs.NumOps]atomic.Pointer[opSeries] // by op, resolved on first use
 	fuseHist   *prometheus.HistogramVec
 	fuseErrs   *prometheus.CounterVec
 	errMu      sync.RWMutex
@@ -92,9 +93,6 @@ func New(reg prometheus.Registerer) *Metrics {
 		vols:  map[string]*Volume{},
 		locks: map[string]*LockWaits{},
 	}
-	for op := fusefs.Op(0); op < fusefs.NumOps; op++ {
-		m.fuseOps[op] = m.fuseHist.WithLabelValues(op.String())
-	}
 	m.stmts = newStatements(m.stmtHist, m.stmtErrs)
 	if reg != nil {
 		reg.MustRegister(m.fuseHist, m.fuseErrs, m.bytesRead, m.bytesWrite, m.cacheHit, m.cacheMiss, m.stmtHist,
@@ -108,11 +106,20 @@ func (m *Metrics) fuseOp(op fusefs.Op, d time.Duration, errno uint32) {
 	if op >= fusefs.NumOps {
 		return
 	}
-	m.fuseOps[op].Observe(d.Seconds())
+	se := m.fuseOps[op].Load()
+	if se == nil {
+		m.fuseOps[op].CompareAndSwap(nil, &opSeries{m.fuseHist.WithLabelValues(op.String())})
+		se = m.fuseOps[op].Load()
+	}
+	se.dur.Observe(d.Seconds())
 	if errno != 0 {
 		m.fuseErr(op, errno).Inc()
 	}
 }
+
+// opSeries is the latency series of one FUSE opcode (resolved on its first request, so that a controller or an
+// idle node exports no empty series).
+type opSeries struct{ dur prometheus.Observer }
 
 // fuseErr returns the error counter of (op, errno), resolving it on first use.
 func (m *Metrics) fuseErr(op fusefs.Op, errno uint32) prometheus.Counter {
