@@ -81,10 +81,20 @@ func TestServeMetrics(t *testing.T) {
 
 	vc := &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
 		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER}}
-	cv, err := ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: testenv.UniqueName("metrics-"),
-		VolumeCapabilities: []*csi.VolumeCapability{vc}, CapacityRange: &csi.CapacityRange{RequiredBytes: 256 << 20}})
-	if err != nil {
-		t.Fatal(err)
+	// CREATE KEYSPACE may time out on a loaded machine (the plugin's 10s request timeout); CreateVolume is
+	// idempotent and completes a half-created volume, so try again as external-provisioner would.
+	create := &csi.CreateVolumeRequest{Name: testenv.UniqueName("metrics-"),
+		VolumeCapabilities: []*csi.VolumeCapability{vc}, CapacityRange: &csi.CapacityRange{RequiredBytes: 256 << 20}}
+	var cv *csi.CreateVolumeResponse
+	for i := 0; ; i++ {
+		if cv, err = ctrl.CreateVolume(ctx, create); err == nil {
+			break
+		}
+		if i == 6 {
+			t.Fatal(err)
+		}
+		t.Logf("create volume: %v", err)
+		time.Sleep(5 * time.Second)
 	}
 	id := cv.Volume.VolumeId
 	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
