@@ -12,9 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
 	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
+	"github.com/cassfs/cassfs/pkg/metrics"
 )
 
 // serveFlags are the flags of "csi-driver serve".
@@ -86,10 +90,18 @@ func runServe(args []string) error {
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}
-	pool := cassbackend.NewPool(cassandra.ClusterConfig{
+	reg := prometheus.NewRegistry()
+	var m *metrics.Metrics
+	cluster := cassandra.ClusterConfig{
 		Hosts: splitList(f.cassandraHosts), Port: f.cassandraPort, Username: f.cassandraUser, Password: password,
 		CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecureTLS, LocalDC: f.localDC,
-	})
+	}
+	if f.metricsAddress != "" {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m = metrics.New(reg)
+		cluster.QueryObserver, cluster.BatchObserver = m.Statements(), m.Statements()
+	}
+	pool := cassbackend.NewPool(cluster)
 	defer pool.Close()
 	probers := map[string]driver.Prober{"Cassandra": cassbackend.CassandraProber{Pool: pool}}
 	var zk *cassbackend.ZooKeeper
@@ -99,7 +111,7 @@ func runServe(args []string) error {
 	}
 
 	cfg := driver.Config{Name: f.driverName, Version: version, Endpoint: f.endpoint, Probers: probers,
-		MetricsAddress: f.metricsAddress, Logger: log}
+		MetricsAddress: f.metricsAddress, Registry: reg, Logger: log}
 	if f.mode != "node" {
 		cfg.Controller = &driver.ControllerConfig{Backend: cassbackend.NewBackend(pool, zk, log)}
 	}
@@ -111,7 +123,7 @@ func runServe(args []string) error {
 			}
 		}
 		stager = cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zk, NodeID: f.nodeID,
-			CacheBytes: f.cacheBytes, Logger: log})
+			CacheBytes: f.cacheBytes, Metrics: m, Logger: log})
 		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir}
 	}
 	d, err := driver.New(cfg)

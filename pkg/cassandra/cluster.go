@@ -20,6 +20,10 @@ type ClusterConfig struct {
 	InsecureSkipVerify bool
 	LocalDC            string        // prefer this datacenter's nodes (token-aware inside it)
 	Timeout            time.Duration // per request; default 10s
+	// QueryObserver and BatchObserver, if set, see every statement and batch the session runs (each attempt),
+	// for metrics. They run on the request path and must be cheap.
+	QueryObserver gocql.QueryObserver
+	BatchObserver gocql.BatchObserver
 }
 
 // Cluster is a connection to Cassandra: one gocql session shared by provisioning and every open volume.
@@ -45,6 +49,7 @@ func Connect(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	cc.WriteTimeout = cc.Timeout
 	cc.Consistency = gocql.LocalQuorum
 	cc.SerialConsistency = gocql.LocalSerial
+	cc.QueryObserver, cc.BatchObserver = cfg.QueryObserver, cfg.BatchObserver
 	if cfg.LocalDC != "" {
 		cc.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(cfg.LocalDC))
 	} else {

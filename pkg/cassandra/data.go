@@ -30,7 +30,8 @@ func chunkSchema(ks string) []string { return chunks.Schema(ks) }
 func newDataPath(v *Volume, opts OpenOptions) (dataPath, error) {
 	v.comp = chunks.NewCompactor(v.lockInode, v.log)
 	s, err := chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
-		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint})
+		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint,
+		Counters: opts.CacheCounters})
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ type OpenOptions struct {
 	// only while it is the volume's only mount.
 	Locker     lock.Locker
 	CacheBytes int64 // the data path's read cache
+	// CacheCounters count the data path's cache hits and misses as they happen (metrics); nil fields count
+	// nothing.
+	CacheCounters chunks.CacheCounters
 
 	HeartbeatInterval time.Duration // how often the session row is refreshed; default 10s
 	SessionTimeout    time.Duration // a session whose heartbeat is older is stale; default 6 heartbeats

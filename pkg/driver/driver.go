@@ -32,8 +32,11 @@ type Config struct {
 	Probers      map[string]Prober
 	ProbeTimeout time.Duration // per Probe call; 5s if zero
 
-	MetricsAddress string       // host:port for /metrics; empty disables metrics
-	Logger         *slog.Logger // slog.Default() if nil
+	MetricsAddress string // host:port for /metrics; empty disables metrics
+	// Registry receives the driver's CSI metrics and is what /metrics serves, so that the caller can register
+	// more collectors in it (package metrics). nil: a registry of the driver's own.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger // slog.Default() if nil
 }
 
 // ControllerConfig configures the Controller service.
@@ -78,7 +81,11 @@ func New(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Driver{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	d := &Driver{cfg: cfg, log: log, registry: reg}
 	d.metrics = newMetrics(d.registry)
 	d.identity = &identity{name: cfg.Name, version: cfg.Version, controller: cfg.Controller != nil,
 		probers: cfg.Probers, probeTimeout: cfg.ProbeTimeout, log: log}

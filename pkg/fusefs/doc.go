@@ -58,6 +58,12 @@
 // Store calls ignore interrupts and run to completion (detach.go), so mkdir or write never fail with EINTR; only a
 // blocked F_SETLKW or flock can be interrupted.
 //
+// # Measuring
+//
+// Options.Observer, when set, is told about every request (opcode, duration, errno), the bytes read and written
+// and read-ahead hits and misses (observe.go wraps the raw file system; without an Observer nothing is added).
+// package metrics implements it for Prometheus.
+//
 // # Testing it
 //
 // A process must not mmap files of a FUSE mount it serves itself (a page fault holds its mmap lock while the

@@ -20,6 +20,7 @@ type fsys struct {
 	log     *slog.Logger
 	locks   lock.FileLocker
 	uploads *uploader
+	obs     Observer // never nil
 
 	// bg is the context of background work (uploads, read-ahead); cancelled when the mount ends.
 	bg     context.Context
@@ -35,7 +36,12 @@ func newFsys(st store.Store, opts Options) *fsys {
 	if locks == nil {
 		locks = newLocalFileLocker()
 	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = noObserver{}
+	}
 	return &fsys{
+		obs:     obs,
 		st:      detached{st},
 		opts:    opts,
 		log:     opts.Logger,

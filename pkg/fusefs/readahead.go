@@ -22,6 +22,7 @@ type reader struct {
 	cur     *window
 	next    *window
 	lastEnd uint64
+	fetched bool // a window was fetched while a read waited (a read-ahead miss)
 }
 
 // window is a fetched (or being fetched) range of the file; fewer than size bytes means end of file.
@@ -57,6 +58,8 @@ func (r *reader) read(ctx context.Context, dest []byte, off uint64) (int, error)
 		return n, err
 	}
 	n := 0
+	r.fetched = false
+	defer func() { r.f.obs.ReadAhead(!r.fetched) }()
 	for n < len(dest) {
 		pos := off + uint64(n)
 		w, err := r.window(ctx, pos, gen)
@@ -96,6 +99,7 @@ func (r *reader) window(ctx context.Context, pos uint64, gen uint64) (*window, e
 		}
 	}
 	w := &window{off: pos, gen: gen}
+	r.fetched = true
 	w.data, w.err = r.fetch(ctx, pos)
 	if w.err != nil {
 		return nil, w.err

@@ -58,6 +58,31 @@ type Config struct {
 	ListCacheSlices int
 	// Now is the wall clock (default time.Now). Tests inject skewed clocks here.
 	Now func() time.Time
+	// Counters, if set, count cache lookups as they happen (for metrics; Stats has the same totals).
+	Counters CacheCounters
+}
+
+// Counter counts events. A prometheus.Counter is one; Inc must be safe for concurrent use and cheap.
+type Counter interface{ Inc() }
+
+// CacheCounters receive one Inc per cache lookup of a Store: BlockHit when a decoded block came from the
+// block cache (or from another caller's fetch of it), BlockMiss when it was fetched from Cassandra; ListHit and
+// ListMiss likewise for slice lists. nil fields count nothing.
+type CacheCounters struct {
+	BlockHit, BlockMiss, ListHit, ListMiss Counter
+}
+
+type noCounter struct{}
+
+func (noCounter) Inc() {}
+
+func (c CacheCounters) withDefaults() CacheCounters {
+	for _, p := range []*Counter{&c.BlockHit, &c.BlockMiss, &c.ListHit, &c.ListMiss} {
+		if *p == nil {
+			*p = noCounter{}
+		}
+	}
+	return c
 }
 
 var keyspaceRE = regexp.MustCompile(`^[a-z0-9_]{1,48}$`)
@@ -99,6 +124,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Counters = c.Counters.withDefaults()
 	if c.ChunkSize > MaxChunkSize {
 		return c, fmt.Errorf("chunks: ChunkSize %d over %d: %w", c.ChunkSize, MaxChunkSize, syscall.EINVAL)
 	}

@@ -134,8 +134,10 @@ func (s *Store) query(ctx context.Context, stmt string, vals ...any) *gocql.Quer
 func (s *Store) list(ctx context.Context, ino, chunk uint64) ([]slice, error) {
 	l, ok, gen := s.lists.get(ino, chunk)
 	if ok {
+		s.cfg.Counters.ListHit.Inc()
 		return l, nil
 	}
+	s.cfg.Counters.ListMiss.Inc()
 	l, err := s.loadList(ctx, ino, chunk)
 	if err != nil {
 		return nil, err
@@ -205,8 +207,10 @@ func (s *Store) block(ctx context.Context, id blockID, rawLen uint64) ([]byte, e
 		return nil, err
 	}
 	if hit {
+		s.cfg.Counters.BlockHit.Inc()
 		s.blockHits.Add(1)
 	} else {
+		s.cfg.Counters.BlockMiss.Inc()
 		s.blockMisses.Add(1)
 	}
 	if uint64(len(data)) != rawLen {

@@ -14,6 +14,7 @@ import (
 	"github.com/cassfs/cassfs/pkg/driver"
 	"github.com/cassfs/cassfs/pkg/fusefs"
 	"github.com/cassfs/cassfs/pkg/lock"
+	"github.com/cassfs/cassfs/pkg/metrics"
 	"github.com/cassfs/cassfs/pkg/store"
 )
 
@@ -24,6 +25,7 @@ type Stager struct {
 	zk         *ZooKeeper // nil: no ZooKeeper; writable multi-node volumes are refused
 	nodeID     string
 	cacheBytes int64
+	metrics    *metrics.Metrics // nil: nothing measured
 	log        *slog.Logger
 
 	mu     sync.Mutex
@@ -44,6 +46,7 @@ type staged struct {
 	vol      *cassandra.Volume
 	srv      *fusefs.Server
 	locker   lock.Locker
+	metrics  *metrics.Volume // nil without metrics
 }
 
 // lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock.
@@ -58,7 +61,10 @@ type StagerConfig struct {
 	ZooKeeper  *ZooKeeper // optional
 	NodeID     string     // part of each mount's session name
 	CacheBytes int64      // read cache per mount (cassandra.OpenOptions.CacheBytes)
-	Logger     *slog.Logger
+	// Metrics, if set, measures every mount: FUSE requests, bytes and cache lookups per volume (series removed
+	// when the volume's last mount here is unstaged) and lock waits.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // NewStager returns a Stager.
@@ -66,8 +72,8 @@ func NewStager(cfg StagerConfig) *Stager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes, log: cfg.Logger,
-		mounts: make(map[string]*staged), local: make(map[string]*localLocks)}
+	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes,
+		metrics: cfg.Metrics, log: cfg.Logger, mounts: make(map[string]*staged), local: make(map[string]*localLocks)}
 }
 
 // Stage opens the volume and mounts it at req.Dir.
@@ -87,20 +93,34 @@ func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
 		return err
 	}
 	session := s.session()
-	vol, err := c.OpenVolume(ctx, req.VolumeID, cassandra.OpenOptions{Session: session, Locker: locks.names, CacheBytes: s.cacheBytes})
+	openOpts := cassandra.OpenOptions{Session: session, Locker: locks.names, CacheBytes: s.cacheBytes}
+	mountOpts := fusefs.Options{Session: session, Locks: locks.files, ReadOnly: req.ReadOnly, AllowOther: true,
+		Logger: s.log.With("volume", req.VolumeID)}
+	var vm *metrics.Volume
+	if s.metrics != nil {
+		vm = s.metrics.Volume(req.VolumeID)
+		openOpts.CacheCounters, mountOpts.Observer = vm.CacheCounters(), vm
+	}
+	release := func() {
+		if vm != nil {
+			vm.Release()
+		}
+	}
+	vol, err := c.OpenVolume(ctx, req.VolumeID, openOpts)
 	if err != nil {
 		_ = locks.names.Close()
+		release()
 		return mapErr(err)
 	}
-	srv, err := fusefs.Mount(req.Dir, vol, fusefs.Options{Session: session, Locks: locks.files, ReadOnly: req.ReadOnly,
-		AllowOther: true, Logger: s.log.With("volume", req.VolumeID)})
+	srv, err := fusefs.Mount(req.Dir, vol, mountOpts)
 	if err != nil {
 		_ = vol.Close()
 		_ = locks.names.Close()
+		release()
 		return fmt.Errorf("mount %s: %w", req.Dir, err)
 	}
 	s.mu.Lock()
-	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names}
+	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm}
 	s.mu.Unlock()
 	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session)
 	return nil
@@ -116,7 +136,7 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 			if err != nil {
 				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
 			}
-			return lockSet{names: z, files: lock.NewZKFiles(z)}, nil
+			return s.observed(lockSet{names: z, files: lock.NewZKFiles(z)}, "zookeeper"), nil
 		}
 		if !req.ReadOnly {
 			return lockSet{}, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
@@ -129,7 +149,16 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles()}
 		s.local[req.VolumeID] = l
 	}
-	return lockSet{names: l.names.Share(), files: l.files}, nil
+	return s.observed(lockSet{names: l.names.Share(), files: l.files}, "local"), nil
+}
+
+// observed returns ls with its lock waits measured, when the Stager has metrics.
+func (s *Stager) observed(ls lockSet, locker string) lockSet {
+	if s.metrics == nil {
+		return ls
+	}
+	o := s.metrics.Locks(locker)
+	return lockSet{names: lock.ObserveLocker(ls.names, o), files: lock.ObserveFileLocker(ls.files, o)}
 }
 
 func (s *Stager) session() string {
@@ -159,6 +188,9 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 		return fmt.Errorf("%w: unmount of %s is waiting for other mounts of the volume to go: %v", driver.ErrUnavailable, dir, ctx.Err())
 	}
 	err := errors.Join(m.vol.Close(), m.locker.Close())
+	if m.metrics != nil {
+		m.metrics.Release()
+	}
 	s.mu.Lock()
 	delete(s.mounts, dir)
 	last := true
