@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -56,6 +57,12 @@ type Options struct {
 	// Logger receives diagnostics (default slog.Default()). Debug logs every FUSE request.
 	Logger *slog.Logger
 	Debug  bool
+	// Keeper, when set, is given the mount's FUSE connection (Conn) so that the mount outlives this process:
+	// Mount then mounts with mount(2) itself (CAP_SYS_ADMIN) and fails if Keep fails; Unmount drops it.
+	Keeper ConnKeeper
+	// Takeover serves an existing mount's connection (kept by a Keeper for a process that died) instead of
+	// mounting: dir must be its mount point. Mount duplicates Takeover.Dev; the caller still owns it.
+	Takeover *Conn
 }
 
 func (o *Options) setDefaults() {
@@ -99,6 +106,8 @@ type Server struct {
 	dir    string
 	fsys   *fsys
 	server *fuse.Server
+	own    bool // mounted (or taken over) by us with mount(2): go-fuse cannot unmount it
+	keeper ConnKeeper
 	once   sync.Once
 	err    error
 }
@@ -141,7 +150,14 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		RootStableAttr:  &fs.StableAttr{Ino: uint64(store.RootIno), Gen: 1},
 		Logger:          log.New(slogWriter{opts.Logger}, "", 0),
 	}
-	raw := &rawFS{RawFileSystem: fs.NewNodeFS(root, fsOpts), fsys: fsys}
+	epoch := uint16(1)
+	if opts.Takeover != nil {
+		epoch = nextEpoch(opts.Takeover.Epoch)
+	}
+	raw := &rawFS{RawFileSystem: newReviveFS(fs.NewNodeFS(root, fsOpts), epoch, opts.Takeover != nil), fsys: fsys}
+	if opts.Takeover != nil || opts.Keeper != nil {
+		return serveConn(dir, raw, fsys, &fsOpts.MountOptions, epoch, opts)
+	}
 	server, err := fuse.NewServer(raw, dir, &fsOpts.MountOptions)
 	if err != nil {
 		fsys.close()
@@ -166,7 +182,12 @@ func (s *Server) Unmount() error {
 		flushErr := s.fsys.flushAll(ctx)
 		var err error
 		for i := 0; i < 20; i++ {
-			if err = s.server.Unmount(); err == nil || !strings.Contains(err.Error(), "busy") {
+			if s.own {
+				err = syscall.Unmount(s.dir, 0)
+			} else {
+				err = s.server.Unmount()
+			}
+			if err == nil || !strings.Contains(err.Error(), "busy") {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -177,7 +198,11 @@ func (s *Server) Unmount() error {
 			s.server.Wait()
 		}
 		s.fsys.close()
-		s.err = errors.Join(flushErr, err)
+		var dropErr error
+		if s.keeper != nil && err == nil {
+			dropErr = s.keeper.Drop(s.dir)
+		}
+		s.err = errors.Join(flushErr, err, dropErr)
 	})
 	return s.err
 }
