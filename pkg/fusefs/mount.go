@@ -107,6 +107,7 @@ type Server struct {
 	fsys   *fsys
 	server *fuse.Server
 	own    bool // mounted (or taken over) by us with mount(2): go-fuse cannot unmount it
+	rv     *reviveFS
 	keeper ConnKeeper
 	once   sync.Once
 	err    error
@@ -154,9 +155,10 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 	if opts.Takeover != nil {
 		epoch = nextEpoch(opts.Takeover.Epoch)
 	}
-	raw := &rawFS{RawFileSystem: newReviveFS(fs.NewNodeFS(root, fsOpts), epoch, opts.Takeover != nil), fsys: fsys}
+	rv := newReviveFS(fs.NewNodeFS(root, fsOpts), epoch, opts.Takeover != nil)
+	raw := &rawFS{RawFileSystem: rv, fsys: fsys}
 	if opts.Takeover != nil || opts.Keeper != nil {
-		return serveConn(dir, raw, fsys, &fsOpts.MountOptions, epoch, opts)
+		return serveConn(dir, raw, rv, fsys, &fsOpts.MountOptions, epoch, opts)
 	}
 	server, err := fuse.NewServer(raw, dir, &fsOpts.MountOptions)
 	if err != nil {
@@ -170,7 +172,17 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	opts.Logger.Info("mounted", "dir", dir, "fsname", opts.FsName, "readOnly", opts.ReadOnly, "session", opts.Session)
-	return &Server{dir: dir, fsys: fsys, server: server}, nil
+	return &Server{dir: dir, fsys: fsys, server: server, rv: rv}, nil
+}
+
+// Leave hands the mount over to a successor process instead of unmounting it: requests stop being answered
+// (they wait, and the successor gets them again), then buffered data is written back. The mount stays, kept
+// alive by Options.Keeper; the process must exit soon after (the waiting requests hold goroutines). A write
+// that was already past the gate when Leave began can still be lost if it lands after the write-back
+// (docs/design.md, "Node plugin restarts").
+func (s *Server) Leave(ctx context.Context) error {
+	s.rv.leaving.Store(true)
+	return s.fsys.flushAll(ctx)
 }
 
 // Unmount writes back buffered data, unmounts and stops serving. It returns the first error among the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -29,6 +30,7 @@ type reviveFS struct {
 	fuse.RawFileSystem
 	epoch    uint16
 	takeover bool // this server took over a connection
+	leaving  atomic.Bool
 
 	mu      sync.Mutex
 	checked map[uint64]bool   // node ids known to be in the bridge (takeover only); true: revived here
@@ -92,8 +94,13 @@ func (r *reviveFS) releaseHandle(fh uint64) (uint64, bool) {
 // probePid marks the bridge call that asks whether a node id is known (see node.LookupParent).
 const probePid = math.MaxUint32
 
-// node makes sure the bridge knows node id (takeover only).
+// node makes sure the bridge knows node id (takeover only). Every request but FORGET and RELEASE passes here
+// first: after Server.Leave, they wait here for the process to exit, unanswered, for the successor to get them
+// again (FUSE_NOTIFY_RESEND).
 func (r *reviveFS) node(cancel <-chan struct{}, h *fuse.InHeader, id uint64) fuse.Status {
+	if r.leaving.Load() {
+		select {}
+	}
 	if !r.takeover || id == 0 || id == uint64(store.RootIno) {
 		return fuse.OK
 	}

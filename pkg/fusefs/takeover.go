@@ -180,7 +180,7 @@ func notifyResend(dev *os.File) error {
 
 // serveConn mounts dir with mount(2) and hands the connection to opts.Keeper, or takes over opts.Takeover, and
 // serves it.
-func serveConn(dir string, raw fuse.RawFileSystem, fsys *fsys, mo *fuse.MountOptions, epoch uint16, opts Options) (*Server, error) {
+func serveConn(dir string, raw fuse.RawFileSystem, rv *reviveFS, fsys *fsys, mo *fuse.MountOptions, epoch uint16, opts Options) (*Server, error) {
 	c := Conn{Epoch: epoch}
 	var server *fuse.Server
 	var err error
@@ -204,7 +204,7 @@ func serveConn(dir string, raw fuse.RawFileSystem, fsys *fsys, mo *fuse.MountOpt
 		}
 		c.Init = initBytes(server)
 	}
-	s := &Server{dir: dir, fsys: fsys, server: server, own: true}
+	s := &Server{dir: dir, fsys: fsys, server: server, own: true, rv: rv}
 	go server.Serve()
 	if opts.Keeper != nil {
 		if err := opts.Keeper.Keep(dir, c); err != nil {
