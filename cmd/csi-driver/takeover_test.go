@@ -45,12 +45,58 @@ func writerMain(path string) int {
 		fmt.Printf("ERROR open: %v\n", err)
 		return 1
 	}
+	// Descriptors held across the kill besides the one written: a file open for reading and a directory, and a
+	// name looked up before it; they are used again every 10 records.
+	sub := filepath.Join(filepath.Dir(path), "d")
+	if err := os.Mkdir(sub, 0o755); err != nil && !os.IsExist(err) {
+		fmt.Printf("ERROR mkdir: %v\n", err)
+		return 1
+	}
+	if err := os.WriteFile(filepath.Join(sub, "r"), []byte("hello"), 0o644); err != nil {
+		fmt.Printf("ERROR write d/r: %v\n", err)
+		return 1
+	}
+	rf, err := os.Open(filepath.Join(sub, "r"))
+	if err != nil {
+		fmt.Printf("ERROR open d/r: %v\n", err)
+		return 1
+	}
+	df, err := os.Open(sub)
+	if err != nil {
+		fmt.Printf("ERROR open d: %v\n", err)
+		return 1
+	}
+	check := func() error {
+		b := make([]byte, 16)
+		if n, err := rf.ReadAt(b, 0); n != 5 || string(b[:5]) != "hello" {
+			return fmt.Errorf("read d/r: %q %v", b[:n], err)
+		}
+		if fi, err := rf.Stat(); err != nil || fi.Size() != 5 {
+			return fmt.Errorf("fstat d/r: %v %v", fi, err)
+		}
+		if _, err := df.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind d: %v", err)
+		}
+		if names, err := df.Readdirnames(-1); err != nil || len(names) != 1 || names[0] != "r" {
+			return fmt.Errorf("readdir d: %q %v", names, err)
+		}
+		if fi, err := os.Stat(filepath.Join(sub, "r")); err != nil || fi.Size() != 5 {
+			return fmt.Errorf("stat d/r: %v", err)
+		}
+		return nil
+	}
 	stop := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(stop) }()
 	for i := 0; ; i++ {
+		if i%10 == 0 {
+			if err := check(); err != nil {
+				fmt.Printf("ERROR %d: %v\n", i, err)
+				return 1
+			}
+		}
 		select {
 		case <-stop:
-			if err := f.Close(); err != nil {
+			if err := errors.Join(f.Close(), rf.Close(), df.Close()); err != nil {
 				fmt.Printf("ERROR close: %v\n", err)
 				return 1
 			}
@@ -220,7 +266,7 @@ func TestMountSurvivesSIGKILL(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "after"), []byte("ok"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 2 {
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 3 {
 		t.Fatalf("readdir: %v %v", ents, err)
 	}
 
@@ -330,8 +376,16 @@ func TestPluginSurvivesSIGKILL(t *testing.T) {
 	ctx := context.Background()
 	vc := &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
 		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER}}
-	vol, err := ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: testenv.UniqueName("fdkeep-"),
-		VolumeCapabilities: []*csi.VolumeCapability{vc}, CapacityRange: &csi.CapacityRange{RequiredBytes: 64 << 20}})
+	name := testenv.UniqueName("fdkeep-")
+	var vol *csi.CreateVolumeResponse
+	for i := 0; i < 5; i++ { // schema changes can time out on a loaded node; the CO retries CreateVolume too
+		vol, err = ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name,
+			VolumeCapabilities: []*csi.VolumeCapability{vc}, CapacityRange: &csi.CapacityRange{RequiredBytes: 64 << 20}})
+		if err == nil {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
