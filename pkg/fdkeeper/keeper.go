@@ -175,6 +175,12 @@ func (k *Keeper) handle(req request, fds []int) (*os.File, reply) {
 		if c == nil {
 			return nil, reply{}
 		}
+		if aborted(c.f) { // unmounted meanwhile: a server taking it over would serve nothing
+			c.f.Close()
+			delete(k.conns, dir)
+			k.log.Info("dropped aborted FUSE connection", "dir", dir, "kept", len(k.conns))
+			return nil, reply{}
+		}
 		fd, err := unix.FcntlInt(c.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return nil, reply{Err: err.Error()}
@@ -227,6 +233,15 @@ func (k *Keeper) reapOnce() {
 			k.log.Info("dropped aborted FUSE connection", "dir", dirs[i], "kept", len(k.conns))
 		}
 	}
+}
+
+// aborted reports whether the kernel has aborted the connection f (or f is no longer pollable).
+func aborted(f *os.File) bool {
+	p := []unix.PollFd{{Fd: int32(f.Fd())}}
+	if _, err := unix.Poll(p, 0); err != nil {
+		return false
+	}
+	return p[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0
 }
 
 // checkPeer admits only clients running as our user.

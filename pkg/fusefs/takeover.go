@@ -205,6 +205,15 @@ func serveConn(dir string, raw fuse.RawFileSystem, rv *reviveFS, fsys *fsys, mo 
 		c.Init = initBytes(server)
 	}
 	s := &Server{dir: dir, fsys: fsys, server: server, own: true, rv: rv}
+	resend := false
+	if opts.Takeover != nil && initFlags(c.Init)&fuse.CAP_HAS_RESEND != 0 {
+		// Before Serve reads anything: the kernel requeues every request read and not answered, and a request
+		// this server had read already would be served twice.
+		resend = true
+		if err := notifyResend(c.Dev); err != nil {
+			opts.Logger.Warn("FUSE_NOTIFY_RESEND failed: requests the old server had read stay unanswered", "dir", dir, "err", err)
+		}
+	}
 	go server.Serve()
 	if opts.Keeper != nil {
 		if err := opts.Keeper.Keep(dir, c); err != nil {
@@ -219,12 +228,6 @@ func serveConn(dir string, raw fuse.RawFileSystem, rv *reviveFS, fsys *fsys, mo 
 		}
 	}
 	if opts.Takeover != nil {
-		resend := initFlags(c.Init)&fuse.CAP_HAS_RESEND != 0
-		if resend {
-			if err := notifyResend(c.Dev); err != nil {
-				opts.Logger.Warn("FUSE_NOTIFY_RESEND failed: requests the old server had read stay unanswered", "dir", dir, "err", err)
-			}
-		}
 		opts.Logger.Info("took over mount", "dir", dir, "epoch", epoch, "resend", resend, "session", opts.Session)
 	} else {
 		opts.Logger.Info("mounted", "dir", dir, "fsname", opts.FsName, "readOnly", opts.ReadOnly, "session", opts.Session,
