@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "writer":
 		os.Exit(writerMain(os.Args[1]))
+	case "bigwriter":
+		os.Exit(bigWriterMain(os.Args[1]))
 	}
 	os.Exit(m.Run())
 }
@@ -217,34 +219,7 @@ func syncedIndex(t *testing.T, l string) (int, time.Time) {
 // to the application's next completed fsync is logged.
 func TestMountSurvivesSIGKILL(t *testing.T) {
 	hosts := testenv.RequireCassandra(t)
-	ctx := context.Background()
-	vol := testenv.UniqueName("fdkeep-")
-	cl, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: hosts, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	t.Cleanup(func() {
-		err := cl.DeleteVolume(context.Background(), vol)
-		for i := 0; i < 5 && err != nil && !errors.Is(err, cassandra.ErrVolumeNotFound); i++ {
-			time.Sleep(2 * time.Second) // DROP KEYSPACE can time out on a loaded node
-			err = cl.DeleteVolume(context.Background(), vol)
-		}
-		if err != nil && !errors.Is(err, cassandra.ErrVolumeNotFound) {
-			t.Errorf("delete volume: %v", err)
-		}
-	})
-	tmp := t.TempDir()
-	sock := filepath.Join(tmp, "keeper.sock")
-	dir := filepath.Join(tmp, "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-
-	keeper := startChild(t, "csi-driver", "fdkeeper", "--socket="+sock)
-	waitFile(t, sock)
-	mountArgs := []string{"mount", "--fdkeeper=" + sock, "--cassandra=" + strings.Join(hosts, ","), "--create", vol, dir}
+	dir, sock, mountArgs := keptMountSetup(t, hosts)
 	srv1 := startChild(t, "csi-driver", mountArgs...)
 	srv1.waitLine(t, "mounted volume", 2*time.Minute)
 	var srv2 *child
@@ -278,10 +253,6 @@ func TestMountSurvivesSIGKILL(t *testing.T) {
 	<-srv2.done
 	if kept, err := fdkeeper.NewClient(sock).List(); err != nil || len(kept) != 0 {
 		t.Fatalf("keeper still holds %v (%v)", kept, err)
-	}
-	_ = keeper.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-keeper.done; err != nil {
-		t.Errorf("keeper: %v", err)
 	}
 }
 
@@ -449,4 +420,133 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s did not appear", path)
+}
+
+const bigSize = 48<<20 + 1000
+
+func bigByte(i int) byte { return byte(i*7 + i/4096) }
+
+// bigWriterMain writes bigSize bytes (not a multiple of the write-back piece, so fsync has a piece to upload) to path, prints "fsyncing", fsyncs and prints "fsync ok" or "fsync <errno>",
+// then closes and prints "closed" (or "ERROR ...").
+func bigWriterMain(path string) int {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		fmt.Printf("ERROR open: %v\n", err)
+		return 1
+	}
+	b := make([]byte, bigSize)
+	for i := range b {
+		b[i] = bigByte(i)
+	}
+	if _, err := f.Write(b); err != nil {
+		fmt.Printf("ERROR write: %v\n", err)
+		return 1
+	}
+	fmt.Println("fsyncing")
+	if err := f.Sync(); err != nil {
+		fmt.Printf("fsync %v\n", errors.Unwrap(err))
+	} else {
+		fmt.Println("fsync ok")
+	}
+	if err := f.Close(); err != nil {
+		fmt.Printf("ERROR close: %v\n", err)
+		return 1
+	}
+	fmt.Println("closed")
+	return 0
+}
+
+// TestKillDuringFsync: the server is killed while it uploads a 32 MiB fsync. The kernel queues the FSYNC
+// again for the new server (FUSE_NOTIFY_RESEND), which cannot know what the dead one stored: the application's
+// fsync must then fail with EIO rather than hang or claim durability. (If the upload finished before the kill,
+// fsync succeeds and the data must be intact.) The mount keeps working.
+func TestKillDuringFsync(t *testing.T) {
+	hosts := testenv.RequireCassandra(t)
+	dir, sock, mountArgs := keptMountSetup(t, hosts)
+	srv1 := startChild(t, "csi-driver", mountArgs...)
+	srv1.waitLine(t, "mounted volume", 2*time.Minute)
+
+	app := startChild(t, "bigwriter", filepath.Join(dir, "big"))
+	app.waitLine(t, "fsyncing", 2*time.Minute)
+	time.Sleep(5 * time.Millisecond)
+	killed := time.Now()
+	if err := srv1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv1.done
+	srv2 := startChild(t, "csi-driver", mountArgs...)
+	srv2.waitLine(t, "took over mounted volume", 2*time.Minute)
+	res := app.waitLine(t, "fsync", 2*time.Minute)
+	t.Logf("measured: kill -> fsync returned %q after %v", res, time.Since(killed).Round(time.Millisecond))
+	app.waitLine(t, "closed", time.Minute)
+	if err := <-app.done; err != nil {
+		t.Fatalf("application: %v", err)
+	}
+	switch res {
+	case "fsync input/output error":
+	case "fsync ok":
+		b, err := os.ReadFile(filepath.Join(dir, "big"))
+		if err != nil || len(b) != bigSize {
+			t.Fatalf("fsync succeeded but the file has %d bytes (%v)", len(b), err)
+		}
+		for i := range b {
+			if b[i] != bigByte(i) {
+				t.Fatalf("fsync succeeded but byte %d is %d", i, b[i])
+			}
+		}
+	default:
+		t.Fatalf("fsync during the kill: %q, want EIO (or success with the data intact)", res)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "after"), []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "after")); err != nil || string(b) != "ok" {
+		t.Fatalf("after: %q %v", b, err)
+	}
+	if err := srv2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	srv2.waitLine(t, "unmounted", time.Minute)
+	<-srv2.done
+	if kept, err := fdkeeper.NewClient(sock).List(); err != nil || len(kept) != 0 {
+		t.Fatalf("keeper still holds %v (%v)", kept, err)
+	}
+}
+
+// keptMountSetup creates a volume (deleted at the end), a mount point and a running fdkeeper; it returns the
+// mount point, the keeper's socket and the arguments of "csi-driver mount" with the keeper.
+func keptMountSetup(t *testing.T, hosts []string) (dir, sock string, mountArgs []string) {
+	t.Helper()
+	vol := testenv.UniqueName("fdkeep-")
+	cl, err := cassandra.Connect(context.Background(), cassandra.ClusterConfig{Hosts: hosts, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	t.Cleanup(func() {
+		err := cl.DeleteVolume(context.Background(), vol)
+		for i := 0; i < 5 && err != nil && !errors.Is(err, cassandra.ErrVolumeNotFound); i++ {
+			time.Sleep(2 * time.Second) // DROP KEYSPACE can time out on a loaded node
+			err = cl.DeleteVolume(context.Background(), vol)
+		}
+		if err != nil && !errors.Is(err, cassandra.ErrVolumeNotFound) {
+			t.Errorf("delete volume: %v", err)
+		}
+	})
+	tmp := t.TempDir()
+	sock = filepath.Join(tmp, "keeper.sock")
+	dir = filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	keeper := startChild(t, "csi-driver", "fdkeeper", "--socket="+sock)
+	t.Cleanup(func() {
+		_ = keeper.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-keeper.done; err != nil {
+			t.Errorf("keeper: %v", err)
+		}
+	})
+	waitFile(t, sock)
+	return dir, sock, []string{"mount", "--fdkeeper=" + sock, "--cassandra=" + strings.Join(hosts, ","), "--create", vol, dir}
 }

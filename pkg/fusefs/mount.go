@@ -156,6 +156,7 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		epoch = nextEpoch(opts.Takeover.Epoch)
 	}
 	rv := newReviveFS(fs.NewNodeFS(root, fsOpts), epoch, opts.Takeover != nil)
+	rv.log = opts.Logger
 	raw := &rawFS{RawFileSystem: rv, fsys: fsys}
 	if opts.Takeover != nil || opts.Keeper != nil {
 		return serveConn(dir, raw, rv, fsys, &fsOpts.MountOptions, epoch, opts)

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type reviveFS struct {
 	epoch    uint16
 	takeover bool // this server took over a connection
 	leaving  atomic.Bool
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	checked map[uint64]bool   // node ids known to be in the bridge (takeover only); true: revived here
@@ -420,14 +422,38 @@ func (r *reviveFS) Ioctl(cancel <-chan struct{}, in *fuse.IoctlIn, inbuf []byte,
 	return r.RawFileSystem.Ioctl(cancel, in, inbuf, out, outbuf)
 }
 
+// uniqueResend marks a request the kernel queued again after FUSE_NOTIFY_RESEND (FUSE_UNIQUE_RESEND).
+const uniqueResend = 1 << 63
+
+// lostSync reports whether a FLUSH or FSYNC was being served by the dead predecessor on a handle open for
+// writing: it was then uploading the file's buffered data, and what reached the store is unknown. Such a
+// request fails with EIO (as fsync after a lost write-back does) instead of claiming durability.
+func (r *reviveFS) lostSync(h *fuse.InHeader, fh uint64) bool {
+	lost := r.takeover && h.Unique&uniqueResend != 0 && uint16(fh>>48) != r.epoch &&
+		(fh>>32)&syscall.O_ACCMODE != syscall.O_RDONLY
+	if lost {
+		r.log.Warn("a flush or fsync interrupted by the previous server's death fails with EIO: its data may be lost",
+			"ino", h.NodeId, "pid", h.Pid)
+	}
+	return lost
+}
+
 func (r *reviveFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	lost := r.lostSync(&in.InHeader, in.Fh)
 	if st := r.fileOp(cancel, &in.InHeader, &in.Fh, false); !st.Ok() {
 		return st
 	}
-	return r.RawFileSystem.Flush(cancel, in)
+	st := r.RawFileSystem.Flush(cancel, in)
+	if lost && st.Ok() {
+		return fuse.EIO
+	}
+	return st
 }
 
 func (r *reviveFS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	if r.lostSync(&in.InHeader, in.Fh) {
+		return fuse.EIO
+	}
 	if st := r.fileOp(cancel, &in.InHeader, &in.Fh, false); !st.Ok() {
 		return st
 	}
