@@ -320,7 +320,8 @@ func checkRecords(t *testing.T, path string, n int) {
 // TestPluginSurvivesSIGKILL: a volume staged and published by "csi-driver serve" with an fdkeeper; an
 // application writes through the target; the plugin is killed with SIGKILL and started again. The new plugin
 // resumes the staging mount in place (the target's bind mount stays valid): the application sees no error and
-// every record is intact. Then the volume is unpublished, unstaged and deleted through the new plugin, and the
+// every record is intact. The same again with SIGTERM, which hands the mounts over to the next plugin instead
+// of unmounting them. Then the volume is unpublished, unstaged and deleted through the new plugin, and the
 // keeper lets go of the connection.
 func TestPluginSurvivesSIGKILL(t *testing.T) {
 	hosts := testenv.RequireCassandra(t)
@@ -381,6 +382,20 @@ func TestPluginSurvivesSIGKILL(t *testing.T) {
 	})
 	checkRecords(t, filepath.Join(target, "log"), n)
 	checkRecords(t, filepath.Join(staging, "log"), n)
+
+	// SIGTERM with a keeper hands the mounts over (written back, not unmounted).
+	n = writerSurvives(t, filepath.Join(target, "log2"), func() time.Time {
+		stopped := time.Now()
+		if err := plugin.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-plugin.done; err != nil {
+			t.Errorf("plugin exit after SIGTERM: %v", err)
+		}
+		plugin = startChild(t, "csi-driver", serveArgs...)
+		return stopped
+	})
+	checkRecords(t, filepath.Join(target, "log2"), n)
 
 	if _, err := node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: target}); err != nil {
 		t.Fatal(err)
