@@ -44,7 +44,7 @@ type reviveFS struct {
 const fhFlags = syscall.O_ACCMODE | syscall.O_APPEND | syscall.O_DIRECT | syscall.O_DSYNC | syscall.O_NONBLOCK | syscall.O_NOATIME
 
 func newReviveFS(raw fuse.RawFileSystem, epoch uint16, takeover bool) *reviveFS {
-	return &reviveFS{RawFileSystem: raw, epoch: epoch, takeover: takeover, checked: map[uint64]bool{},
+	return &reviveFS{RawFileSystem: raw, epoch: epoch, takeover: takeover, log: slog.Default(), checked: map[uint64]bool{},
 		handles: map[uint64]uint64{}}
 }
 
