@@ -39,8 +39,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// writerMain appends numbered 100-byte records to path, fsyncing each and then printing "synced N", until its
-// stdin closes; any error is printed ("ERROR ...") and fails the process.
+// writerMain appends numbered 100-byte records to path, fsyncing each and then printing "synced N T", until its
+// stdin closes; a line "hold" on stdin makes it print "held N" after record N and wait for the next line. Any
+// error is printed ("ERROR ...") and fails the process.
 func writerMain(path string) int {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -87,24 +88,28 @@ func writerMain(path string) int {
 		}
 		return nil
 	}
-	stop := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(stop) }()
+	cmds := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmds <- sc.Text()
+		}
+		close(cmds)
+	}()
+	closeAll := func() int {
+		if err := errors.Join(f.Close(), rf.Close(), df.Close()); err != nil {
+			fmt.Printf("ERROR close: %v\n", err)
+			return 1
+		}
+		fmt.Println("closed")
+		return 0
+	}
 	for i := 0; ; i++ {
 		if i%10 == 0 {
 			if err := check(); err != nil {
 				fmt.Printf("ERROR %d: %v\n", i, err)
 				return 1
 			}
-		}
-		select {
-		case <-stop:
-			if err := errors.Join(f.Close(), rf.Close(), df.Close()); err != nil {
-				fmt.Printf("ERROR close: %v\n", err)
-				return 1
-			}
-			fmt.Println("closed")
-			return 0
-		default:
 		}
 		if _, err := f.WriteString(record(i)); err != nil {
 			fmt.Printf("ERROR write %d: %v\n", i, err)
@@ -115,6 +120,19 @@ func writerMain(path string) int {
 			return 1
 		}
 		fmt.Printf("synced %d %d\n", i, time.Now().UnixNano())
+		select {
+		case c, ok := <-cmds:
+			if !ok {
+				return closeAll()
+			}
+			if c == "hold" { // wait between two records until told to go on
+				fmt.Printf("held %d\n", i)
+				if _, ok := <-cmds; !ok {
+					return closeAll()
+				}
+			}
+		default:
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
@@ -224,12 +242,13 @@ func TestMountSurvivesSIGKILL(t *testing.T) {
 	srv1.waitLine(t, "mounted volume", 2*time.Minute)
 	var srv2 *child
 
-	n := writerSurvives(t, filepath.Join(dir, "log"), func() time.Time {
+	n := writerSurvives(t, filepath.Join(dir, "log"), func(resume func()) time.Time {
 		killed := time.Now()
 		if err := srv1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		<-srv1.done
+		resume()
 		srv2 = startChild(t, "csi-driver", mountArgs...)
 		srv2.waitLine(t, "took over mounted volume", 2*time.Minute)
 		t.Logf("measured: kill -> new server serving (process start, Cassandra session, takeover): %v",
@@ -256,28 +275,28 @@ func TestMountSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-// writerSurvives runs the writer application on path until it has fsynced 30 records, calls kill (which
-// SIGKILLs the server, starts its successor and returns the time of the kill), lets the application fsync 30
+// writerSurvives runs the writer application on path until it has fsynced 30 records, holds it between two
+// records and calls kill, which stops the server, calls resume (the application goes on: its next write waits
+// in the kernel), starts the successor and returns the time of the stop; then it lets the application fsync 30
 // more and stops it. The application must see no error. It returns the last record fsynced.
-func writerSurvives(t *testing.T, path string, kill func() time.Time) int {
+func writerSurvives(t *testing.T, path string, kill func(resume func()) time.Time) int {
 	app := startChild(t, "writer", path)
 	var last int
 	for last < 30 {
 		last, _ = syncedIndex(t, app.waitLine(t, "synced", time.Minute))
 	}
-	// Drain what was synced before the kill; anything printed after it may have raced with the kill.
-	for drained := false; !drained; {
-		select {
-		case l := <-app.lines:
-			if strings.HasPrefix(l, "synced") {
-				last, _ = syncedIndex(t, l)
-			}
-		default:
-			drained = true
-		}
+	// The kill lands between two records: a FSYNC in flight at the kill fails with EIO by design
+	// (TestKillDuringFsync); other requests in flight are replayed.
+	if _, err := io.WriteString(app.stdin, "hold\n"); err != nil {
+		t.Fatal(err)
 	}
-	killed := kill()
-	t.Logf("server killed after record %d was fsynced", last)
+	last, _ = strconv.Atoi(strings.Fields(app.waitLine(t, "held", time.Minute))[1])
+	killed := kill(func() {
+		if _, err := io.WriteString(app.stdin, "go\n"); err != nil { // its next write waits for the new server
+			t.Fatal(err)
+		}
+	})
+	t.Logf("server stopped after record %d was fsynced", last)
 	var n int
 	var first time.Time
 	for {
@@ -286,7 +305,7 @@ func writerSurvives(t *testing.T, path string, kill func() time.Time) int {
 			break
 		}
 	}
-	t.Logf("measured: kill -> the application's first fsync completed after it: %v (record %d)",
+	t.Logf("measured: stop -> the application's first fsync completed after it: %v (record %d)",
 		first.Sub(killed).Round(time.Millisecond), n)
 	for n < last+30 {
 		n, _ = syncedIndex(t, app.waitLine(t, "synced", time.Minute))
@@ -371,12 +390,13 @@ func TestPluginSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n := writerSurvives(t, filepath.Join(target, "log"), func() time.Time {
+	n := writerSurvives(t, filepath.Join(target, "log"), func(resume func()) time.Time {
 		killed := time.Now()
 		if err := plugin.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		<-plugin.done
+		resume()
 		plugin = startChild(t, "csi-driver", serveArgs...)
 		return killed
 	})
@@ -384,11 +404,12 @@ func TestPluginSurvivesSIGKILL(t *testing.T) {
 	checkRecords(t, filepath.Join(staging, "log"), n)
 
 	// SIGTERM with a keeper hands the mounts over (written back, not unmounted).
-	n = writerSurvives(t, filepath.Join(target, "log2"), func() time.Time {
+	n = writerSurvives(t, filepath.Join(target, "log2"), func(resume func()) time.Time {
 		stopped := time.Now()
 		if err := plugin.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
+		resume() // its next requests race with the hand-over: held unanswered, then served by the successor
 		if err := <-plugin.done; err != nil {
 			t.Errorf("plugin exit after SIGTERM: %v", err)
 		}
