@@ -68,8 +68,8 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fs.BoolVar(&f.foreground, "foreground", true, "serve in this process until SIGINT/SIGTERM, then unmount")
 	fs.BoolVar(&f.unmount, "u", false, "unmount DIR")
-	fs.StringVar(&f.fdkeeper, "fdkeeper", "", "socket of a csi-driver fdkeeper: the mount survives this process, and a mount of DIR "+
-		"whose server died is taken over")
+	fs.StringVar(&f.fdkeeper, "fdkeeper", "", "socket of a csi-driver fdkeeper: if this process dies, the mount stays and the next "+
+		"mount of DIR with the same keeper takes it over (SIGTERM still unmounts)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return f, nil, err
