@@ -20,6 +20,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the CSI plugin (controller, node or both)", runServe},
 		{"mount", "mount a volume on a directory outside Kubernetes", runMount},
+		{"fdkeeper", "hold FUSE connections so that mounts survive a restart of their server", runFDKeeper},
 		{"version", "print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/fdkeeper"
 	"github.com/cassfs/cassfs/pkg/fusefs"
 	"github.com/cassfs/cassfs/pkg/lock"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -29,6 +30,7 @@ type mountFlags struct {
 	attrTimeout                           time.Duration
 	allowOther, readOnly, foreground      bool
 	unmount                               bool
+	fdkeeper                              string
 	logLevel                              string
 }
 
@@ -86,6 +88,8 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fs.BoolVar(&f.foreground, "foreground", true, "serve in this process until SIGINT/SIGTERM, then unmount")
 	fs.BoolVar(&f.unmount, "u", false, "unmount DIR")
+	fs.StringVar(&f.fdkeeper, "fdkeeper", "", "socket of a csi-driver fdkeeper: if this process dies, the mount stays and the next "+
+		"mount of DIR with the same keeper takes it over (SIGTERM still unmounts)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return f, nil, err
@@ -165,9 +169,24 @@ func runMount(args []string) error {
 		return fmt.Errorf("open volume %s: %w", volume, err)
 	}
 	defer vol.Close()
+	if f.fdkeeper != "" {
+		keeper := fdkeeper.NewClient(f.fdkeeper)
+		conn, err := keeper.Get(dir)
+		if err != nil {
+			return err
+		}
+		if conn != nil {
+			defer conn.Dev.Close()
+			fsOpts.Takeover = conn
+		}
+		fsOpts.Keeper = keeper
+	}
 	srv, err := fusefs.Mount(dir, vol, fsOpts)
 	if err != nil {
 		return err
+	}
+	if fsOpts.Takeover != nil {
+		fmt.Printf("took over ")
 	}
 	fmt.Printf("mounted volume %s on %s (session %s, locks: %s)\n", volume, dir, session, lockKind(f.zookeeper))
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
 	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
+	"github.com/cassfs/cassfs/pkg/fdkeeper"
 	"github.com/cassfs/cassfs/pkg/metrics"
 )
 
@@ -30,6 +31,7 @@ type serveFlags struct {
 	insecureTLS                           bool
 	zookeeper, zkChroot                   string
 	stateDir, metricsAddress, logLevel    string
+	fdkeeper                              string
 	cacheBytes                            int64
 }
 
@@ -52,6 +54,7 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (needed for volumes written from several nodes)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/cassfs-csi", "node: where staged volumes are recorded (survives plugin restarts)")
+	fs.StringVar(&f.fdkeeper, "fdkeeper-socket", "", "node: socket of the csi-driver fdkeeper beside the plugin: mounts survive plugin restarts (empty: off)")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "host:port to serve Prometheus metrics on (empty: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 64<<20, "node: read cache per mounted volume, in bytes")
@@ -122,8 +125,12 @@ func runServe(args []string) error {
 				return fmt.Errorf("--node-id not given and no host name: %w", err)
 			}
 		}
-		stager = cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zk, NodeID: f.nodeID,
-			CacheBytes: f.cacheBytes, Metrics: m, Logger: log})
+		sc := cassbackend.StagerConfig{Pool: pool, ZooKeeper: zk, NodeID: f.nodeID, CacheBytes: f.cacheBytes,
+			Metrics: m, Logger: log}
+		if f.fdkeeper != "" {
+			sc.Keeper = fdkeeper.NewClient(f.fdkeeper)
+		}
+		stager = cassbackend.NewStager(sc)
 		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir}
 	}
 	d, err := driver.New(cfg)
@@ -134,11 +141,12 @@ func runServe(args []string) error {
 	defer stop()
 	runErr := d.Run(ctx)
 	if stager != nil {
-		// Write back buffered data before the process (and with it every FUSE server) goes away. The node state
-		// keeps the staged volumes, so the next start mounts them again. A staging mount that pods still use
-		// through bind mounts cannot finish unmounting; after writing back, give up within the grace period.
+		// Write back buffered data before the process (and with it every FUSE server) goes away. With a keeper
+		// the mounts stay for the next start to resume (Leave). Without, they are unmounted and the node state
+		// keeps the staged volumes, so the next start mounts them again; a staging mount that pods still use
+		// through bind mounts cannot finish unmounting: after writing back, give up within the grace period.
 		done := make(chan error, 1)
-		go func() { done <- stager.Close() }()
+		go func() { done <- stager.Leave() }()
 		select {
 		case err := <-done:
 			if err != nil {

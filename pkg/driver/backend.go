@@ -96,6 +96,14 @@ type Stager interface {
 	Usage(ctx context.Context, dir string) (store.Usage, error)
 }
 
+// Resumer is implemented by Stagers whose mounts can outlive the plugin process (a connection keeper holds
+// them). Resume serves req.Dir again when its mount is still in place from before a restart, without
+// unmounting: the bind mounts made from it stay valid and applications see no error. It reports false (and no
+// error) when there is nothing to resume, so that the caller stages afresh.
+type Resumer interface {
+	Resume(ctx context.Context, req StageRequest) (bool, error)
+}
+
 // Prober reports whether a dependency is reachable; Probe says "not ready" while any Prober fails.
 type Prober interface {
 	// Probe returns nil when the dependency answers within ctx.

@@ -33,7 +33,9 @@
 //
 // What is staged and published is recorded in a JSON state file (state.go) replaced atomically on every change.
 // The FUSE servers live in this process, so a restarted plugin finds dead mounts; restore (restore.go) mounts
-// every recorded volume again and rebinds its targets.
+// every recorded volume again and rebinds its targets. A Stager that is also a Resumer (a connection keeper,
+// pkg/fdkeeper, held the mounts' FUSE connections) serves the old mounts again in place instead: nothing is
+// remounted and applications see only a pause.
 //
 // # Server
 //

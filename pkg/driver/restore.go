@@ -12,7 +12,9 @@ import (
 // target is bound to it again. Volumes that fail (storage down) are retried with backoff until they succeed, are
 // unstaged by the CO, or ctx ends.
 //
-// A container that already has the old target in its mount namespace sees the new mount only when the pod uses
+// With a Stager that can resume (Resumer: a connection keeper held the mounts), the old mounts are served again
+// in place and nothing is remounted; applications see a pause. Otherwise:
+// a container that already has the old target in its mount namespace sees the new mount only when the pod uses
 // mountPropagation HostToContainer; otherwise the pod must be restarted (see docs/driver-parameters.md).
 func (n *node) restore(ctx context.Context) {
 	pending := n.state.all()
@@ -52,6 +54,17 @@ func (n *node) restoreOne(ctx context.Context, v stagedVolume) error {
 	cur, ok := n.state.get(v.StagingPath)
 	if !ok || cur.VolumeID != v.VolumeID {
 		return nil
+	}
+	if r, ok := n.stager.(Resumer); ok && !n.serves(ctx, cur.StagingPath) {
+		// First, before anything looks at the mount: stat(2) of a kept mount waits until a server answers.
+		resumed, err := r.Resume(ctx, StageRequest{VolumeID: cur.VolumeID, Dir: cur.StagingPath, Cred: cur.Cred,
+			ReadOnly: cur.ReadOnly, Sharing: cur.Sharing, Context: cur.Context})
+		if err != nil {
+			return err
+		}
+		if resumed {
+			n.log.Info("resumed staged volume", "volume", cur.VolumeID, "path", cur.StagingPath)
+		}
 	}
 	restaged := false
 	if st, err := n.mountStatus(cur.StagingPath); err != nil || st != mounted || !n.serves(ctx, cur.StagingPath) {

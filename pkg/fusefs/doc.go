@@ -64,6 +64,14 @@
 // and read-ahead hits and misses (observe.go wraps the raw file system; without an Observer nothing is added).
 // package metrics implements it for Prometheus.
 //
+// # Surviving a restart of the server
+//
+// With Options.Keeper the mount's /dev/fuse connection is handed to a keeper (pkg/fdkeeper) that outlives this
+// process; a successor serves it again with Options.Takeover (takeover.go: the recorded INIT is replayed to
+// go-fuse; revive.go: node ids the kernel still holds are revived by number and file handles, which carry the
+// server's epoch and open flags, are reopened). Server.Leave hands a mount over instead of unmounting it.
+// Decisions and what can be lost: docs/design.md, "Node plugin restarts".
+//
 // # Testing it
 //
 // A process must not mmap files of a FUSE mount it serves itself (a page fault holds its mmap lock while the

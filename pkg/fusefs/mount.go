@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -59,6 +60,12 @@ type Options struct {
 	// Logger receives diagnostics (default slog.Default()). Debug logs every FUSE request.
 	Logger *slog.Logger
 	Debug  bool
+	// Keeper, when set, is given the mount's FUSE connection (Conn) so that the mount outlives this process:
+	// Mount then mounts with mount(2) itself (CAP_SYS_ADMIN) and fails if Keep fails; Unmount drops it.
+	Keeper ConnKeeper
+	// Takeover serves an existing mount's connection (kept by a Keeper for a process that died) instead of
+	// mounting: dir must be its mount point. Mount duplicates Takeover.Dev; the caller still owns it.
+	Takeover *Conn
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +109,9 @@ type Server struct {
 	dir    string
 	fsys   *fsys
 	server *fuse.Server
+	own    bool // mounted (or taken over) by us with mount(2): go-fuse cannot unmount it
+	rv     *reviveFS
+	keeper ConnKeeper
 	once   sync.Once
 	err    error
 }
@@ -144,9 +154,18 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		RootStableAttr:  &fs.StableAttr{Ino: uint64(store.RootIno), Gen: 1},
 		Logger:          log.New(slogWriter{opts.Logger}, "", 0),
 	}
-	var raw fuse.RawFileSystem = &rawFS{RawFileSystem: fs.NewNodeFS(root, fsOpts), fsys: fsys}
+	epoch := uint16(1)
+	if opts.Takeover != nil {
+		epoch = nextEpoch(opts.Takeover.Epoch)
+	}
+	rv := newReviveFS(fs.NewNodeFS(root, fsOpts), epoch, opts.Takeover != nil)
+	rv.log = opts.Logger
+	var raw fuse.RawFileSystem = &rawFS{RawFileSystem: rv, fsys: fsys}
 	if opts.Observer != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: opts.Observer}
+	}
+	if opts.Takeover != nil || opts.Keeper != nil {
+		return serveConn(dir, raw, rv, fsys, &fsOpts.MountOptions, epoch, opts)
 	}
 	server, err := fuse.NewServer(raw, dir, &fsOpts.MountOptions)
 	if err != nil {
@@ -160,7 +179,17 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	opts.Logger.Info("mounted", "dir", dir, "fsname", opts.FsName, "readOnly", opts.ReadOnly, "session", opts.Session)
-	return &Server{dir: dir, fsys: fsys, server: server}, nil
+	return &Server{dir: dir, fsys: fsys, server: server, rv: rv}, nil
+}
+
+// Leave hands the mount over to a successor process instead of unmounting it: requests stop being answered
+// (they wait, and the successor gets them again), then buffered data is written back. The mount stays, kept
+// alive by Options.Keeper; the process must exit soon after (the waiting requests hold goroutines). A write
+// that was already past the gate when Leave began can still be lost if it lands after the write-back
+// (docs/design.md, "Node plugin restarts").
+func (s *Server) Leave(ctx context.Context) error {
+	s.rv.leaving.Store(true)
+	return s.fsys.flushAll(ctx)
 }
 
 // Unmount writes back buffered data, unmounts and stops serving. It returns the first error among the
@@ -172,7 +201,12 @@ func (s *Server) Unmount() error {
 		flushErr := s.fsys.flushAll(ctx)
 		var err error
 		for i := 0; i < 20; i++ {
-			if err = s.server.Unmount(); err == nil || !strings.Contains(err.Error(), "busy") {
+			if s.own {
+				err = syscall.Unmount(s.dir, 0)
+			} else {
+				err = s.server.Unmount()
+			}
+			if err == nil || !strings.Contains(err.Error(), "busy") {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -183,7 +217,11 @@ func (s *Server) Unmount() error {
 			s.server.Wait()
 		}
 		s.fsys.close()
-		s.err = errors.Join(flushErr, err)
+		var dropErr error
+		if s.keeper != nil && err == nil {
+			dropErr = s.keeper.Drop(s.dir)
+		}
+		s.err = errors.Join(flushErr, err, dropErr)
 	})
 	return s.err
 }

@@ -229,7 +229,7 @@ func checkController(t *testing.T, d *appsv1.Deployment) {
 func checkNode(t *testing.T, ds *appsv1.DaemonSet, kubeletDir, stateDir string) {
 	t.Helper()
 	spec := ds.Spec.Template.Spec
-	if names := containerNames(spec); !slices.Equal(names, []string{"csi-driver", "node-driver-registrar", "liveness-probe"}) {
+	if names := containerNames(spec); !slices.Equal(names, []string{"csi-driver", "fdkeeper", "node-driver-registrar", "liveness-probe"}) {
 		t.Errorf("node containers: %v", names)
 	}
 	c := container(t, spec, "csi-driver")
@@ -282,7 +282,7 @@ func checkPinnedSidecars(t *testing.T, cs []corev1.Container, prefix string) {
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 			t.Errorf("container %s lacks cpu/memory requests or a memory limit: %v", c.Name, c.Resources)
 		}
-		if c.Name == "csi-driver" {
+		if c.Name == "csi-driver" || c.Name == "fdkeeper" { // the driver's own image
 			continue
 		}
 		if !strings.HasPrefix(c.Image, prefix) || !pinnedTag.MatchString(c.Image) {

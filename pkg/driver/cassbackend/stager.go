@@ -26,6 +26,7 @@ type Stager struct {
 	nodeID     string
 	cacheBytes int64
 	metrics    *metrics.Metrics // nil: nothing measured
+	keeper     ConnKeeper       // nil: mounts die with this process
 	log        *slog.Logger
 
 	mu     sync.Mutex
@@ -64,7 +65,17 @@ type StagerConfig struct {
 	// Metrics, if set, measures every mount: FUSE requests, bytes and cache lookups per volume (series removed
 	// when the volume's last mount here is unstaged) and lock waits.
 	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	// Keeper, when set, holds every mount's FUSE connection so that a restarted plugin resumes the mounts
+	// (Resume) instead of remounting them: applications see a pause, not an error. See pkg/fdkeeper.
+	Keeper ConnKeeper
+	Logger *slog.Logger
+}
+
+// ConnKeeper is what the Stager needs of a connection keeper (fdkeeper.Client): keep and drop
+// (fusefs.ConnKeeper), and get back a kept connection (nil if none).
+type ConnKeeper interface {
+	fusefs.ConnKeeper
+	Get(dir string) (*fusefs.Conn, error)
 }
 
 // NewStager returns a Stager.
@@ -73,11 +84,64 @@ func NewStager(cfg StagerConfig) *Stager {
 		cfg.Logger = slog.Default()
 	}
 	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes,
-		metrics: cfg.Metrics, log: cfg.Logger, mounts: make(map[string]*staged), local: make(map[string]*localLocks)}
+		metrics: cfg.Metrics, keeper: cfg.Keeper, log: cfg.Logger, mounts: make(map[string]*staged),
+		local: make(map[string]*localLocks)}
 }
 
 // Stage opens the volume and mounts it at req.Dir.
 func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
+	return s.stage(ctx, req, nil)
+}
+
+var _ driver.Resumer = (*Stager)(nil)
+
+// Resume serves req.Dir again if the keeper holds its connection: the mount of a process that died, still in
+// place with its bind mounts, which applications are waiting on (fusefs.Options.Takeover).
+func (s *Stager) Resume(ctx context.Context, req driver.StageRequest) (bool, error) {
+	if s.keeper == nil {
+		return false, nil
+	}
+	s.mu.Lock()
+	_, served := s.mounts[req.Dir]
+	s.mu.Unlock()
+	if served {
+		return false, nil
+	}
+	conn, err := s.keeper.Get(req.Dir)
+	if err != nil || conn == nil {
+		if err != nil {
+			s.log.Warn("fdkeeper unreachable: the mount is remounted instead of resumed", "dir", req.Dir, "err", err)
+		}
+		return false, nil
+	}
+	defer conn.Dev.Close()
+	if err := s.stage(ctx, req, conn); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Leave writes back what every mount has buffered and stops answering requests, leaving the mounts in place
+// for the next plugin process to resume (the keeper holds their connections). For a plugin shutdown with a
+// keeper; without one it is Close.
+func (s *Stager) Leave() error {
+	if s.keeper == nil {
+		return s.Close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for d, m := range s.mounts {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := m.srv.Leave(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d, err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *fusefs.Conn) error {
 	s.mu.Lock()
 	if _, ok := s.mounts[req.Dir]; ok {
 		s.mu.Unlock()
@@ -112,6 +176,10 @@ func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
 		release()
 		return mapErr(err)
 	}
+	mountOpts.Takeover = takeover
+	if s.keeper != nil {
+		mountOpts.Keeper = s.keeper
+	}
 	srv, err := fusefs.Mount(req.Dir, vol, mountOpts)
 	if err != nil {
 		_ = vol.Close()
@@ -122,7 +190,8 @@ func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
 	s.mu.Lock()
 	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm}
 	s.mu.Unlock()
-	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session)
+	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session,
+		"resumed", takeover != nil)
 	return nil
 }
 
