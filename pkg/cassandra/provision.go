@@ -240,12 +240,17 @@ func infoFromRow(ks string, row map[string]any) (VolumeInfo, error) {
 	return info, nil
 }
 
-// isUnconfigured reports a query against a keyspace or table that does not exist.
+// isUnconfigured reports a query against a keyspace or table that does not exist, or whose table is going away:
+// while a DROP KEYSPACE is still being applied (a drop whose reply timed out), reads of its tables fail with
+// "Unknown CF <id>", and DeleteVolume retried then must drop again rather than fail.
 func isUnconfigured(err error) bool {
 	var re gocql.RequestError
-	if errors.As(err, &re) && re.Code() == gocql.ErrCodeInvalid {
-		m := strings.ToLower(re.Message())
-		return strings.Contains(m, "does not exist") || strings.Contains(m, "unconfigured")
+	if !errors.As(err, &re) {
+		return false
 	}
-	return false
+	m := strings.ToLower(re.Message())
+	if re.Code() == gocql.ErrCodeInvalid && (strings.Contains(m, "does not exist") || strings.Contains(m, "unconfigured")) {
+		return true
+	}
+	return strings.Contains(m, "unknown cf ")
 }
