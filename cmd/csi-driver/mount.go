@@ -55,7 +55,7 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.StringVar(&f.cassandraHosts, "cassandra", "127.0.0.1", "Cassandra contact points, comma-separated")
 	fs.StringVar(&f.cassandraUser, "cassandra-username", "", "Cassandra user")
 	fs.StringVar(&f.pwFile, "cassandra-password-file", "", "file holding the Cassandra password")
-	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (empty: locks local to this mount)")
+	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated, for locks and change notices shared with other mounts (empty: local to this mount)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.BoolVar(&f.create, "create", false, "create the volume if it does not exist")
 	fs.Uint64Var(&f.capacity, "capacity", 0, "with --create: the volume's quota in bytes (0: unlimited)")
@@ -139,6 +139,13 @@ func runMount(args []string) error {
 		defer z.Close()
 		opts.Locker = z
 		fsOpts.Locks = lock.NewZKFiles(z)
+		// Other mounts' changes reach this mount's kernel caches at once (and ours theirs).
+		nt, err := lock.NewZKNotifier(ctx, z, 0)
+		if err != nil {
+			return fmt.Errorf("zookeeper: %w", err)
+		}
+		defer nt.Close() // after the volume session, before ZooKeeper (deferred calls run last first)
+		fsOpts.Notifier = nt
 	}
 	vol, err := cluster.OpenVolume(ctx, volume, opts)
 	if err != nil {

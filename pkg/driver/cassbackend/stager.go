@@ -18,7 +18,8 @@ import (
 )
 
 // Stager implements driver.Stager: each staged volume is a cassandra.Volume served by a fusefs.Server of this
-// process, with a ZooKeeper Locker for volumes shared between nodes and an in-process one otherwise.
+// process, with a ZooKeeper Locker and change Notifier for volumes shared between nodes and in-process ones
+// otherwise (shared by this process's mounts of the volume).
 type Stager struct {
 	pool       *Pool
 	zk         *ZooKeeper // nil: no ZooKeeper; writable multi-node volumes are refused
@@ -31,10 +32,11 @@ type Stager struct {
 	local  map[string]*localLocks // by volume ID: in-process locks shared by this process's mounts of a volume
 }
 
-// localLocks are the in-process locks of one volume, shared by its mounts in this process.
+// localLocks are the in-process locks and change notices of one volume, shared by its mounts in this process.
 type localLocks struct {
-	names *lock.Local
-	files *lock.LocalFiles
+	names   *lock.Local
+	files   *lock.LocalFiles
+	notices *lock.LocalNotifiers
 }
 
 var _ driver.Stager = (*Stager)(nil)
@@ -44,12 +46,20 @@ type staged struct {
 	vol      *cassandra.Volume
 	srv      *fusefs.Server
 	locker   lock.Locker
+	notifier lock.Notifier
 }
 
-// lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock.
+// lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock, and the
+// Notifier that tells the volume's other mounts what this one changed.
 type lockSet struct {
-	names lock.Locker
-	files lock.FileLocker
+	names    lock.Locker
+	files    lock.FileLocker
+	notifier lock.Notifier
+}
+
+func (l lockSet) close() {
+	_ = l.notifier.Close()
+	_ = l.names.Close()
 }
 
 // StagerConfig configures a Stager.
@@ -89,18 +99,18 @@ func (s *Stager) Stage(ctx context.Context, req driver.StageRequest) error {
 	session := s.session()
 	vol, err := c.OpenVolume(ctx, req.VolumeID, cassandra.OpenOptions{Session: session, Locker: locks.names, CacheBytes: s.cacheBytes})
 	if err != nil {
-		_ = locks.names.Close()
+		locks.close()
 		return mapErr(err)
 	}
 	srv, err := fusefs.Mount(req.Dir, vol, fusefs.Options{Session: session, Locks: locks.files, ReadOnly: req.ReadOnly,
-		AllowOther: true, Logger: s.log.With("volume", req.VolumeID)})
+		AllowOther: true, Notifier: locks.notifier, Logger: s.log.With("volume", req.VolumeID)})
 	if err != nil {
 		_ = vol.Close()
-		_ = locks.names.Close()
+		locks.close()
 		return fmt.Errorf("mount %s: %w", req.Dir, err)
 	}
 	s.mu.Lock()
-	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names}
+	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, notifier: locks.notifier}
 	s.mu.Unlock()
 	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session)
 	return nil
@@ -116,7 +126,12 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 			if err != nil {
 				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
 			}
-			return lockSet{names: z, files: lock.NewZKFiles(z)}, nil
+			nt, err := lock.NewZKNotifier(ctx, z, 0)
+			if err != nil {
+				_ = z.Close()
+				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+			}
+			return lockSet{names: z, files: lock.NewZKFiles(z), notifier: nt}, nil
 		}
 		if !req.ReadOnly {
 			return lockSet{}, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
@@ -126,10 +141,10 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 	defer s.mu.Unlock()
 	l, ok := s.local[req.VolumeID]
 	if !ok {
-		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles()}
+		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles(), notices: lock.NewLocalNotifiers(0)}
 		s.local[req.VolumeID] = l
 	}
-	return lockSet{names: l.names.Share(), files: l.files}, nil
+	return lockSet{names: l.names.Share(), files: l.files, notifier: l.notices.Join()}, nil
 }
 
 func (s *Stager) session() string {
@@ -158,7 +173,7 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: unmount of %s is waiting for other mounts of the volume to go: %v", driver.ErrUnavailable, dir, ctx.Err())
 	}
-	err := errors.Join(m.vol.Close(), m.locker.Close())
+	err := errors.Join(m.vol.Close(), m.notifier.Close(), m.locker.Close())
 	s.mu.Lock()
 	delete(s.mounts, dir)
 	last := true
