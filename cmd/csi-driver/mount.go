@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
 	"github.com/cassfs/cassfs/pkg/fusefs"
 	"github.com/cassfs/cassfs/pkg/lock"
 )
@@ -131,8 +132,10 @@ func runMount(args []string) error {
 	fsOpts := fusefs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.attrTimeout, AllowOther: f.allowOther,
 		ReadOnly: f.readOnly, FsName: "cassfs:" + volume, Session: session, Logger: log, Debug: level < slog.LevelDebug}
 	if f.zookeeper != "" {
+		// The node plugin's namespace for the volume, so that this mount and CSI mounts of the volume share
+		// locks and change notices.
 		z, err := lock.NewZK(ctx, lock.ZKConfig{Servers: strings.Split(f.zookeeper, ","), Chroot: f.zkChroot,
-			Namespace: volume})
+			Namespace: cassbackend.LockNamespace(volume)})
 		if err != nil {
 			return fmt.Errorf("zookeeper: %w", err)
 		}

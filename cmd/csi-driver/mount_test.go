@@ -13,6 +13,7 @@ import (
 
 	"github.com/cassfs/cassfs/internal/testenv"
 	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
 	"github.com/cassfs/cassfs/pkg/lock"
 )
 
@@ -26,13 +27,14 @@ func TestMountZooKeeperNotices(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if c, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: hosts}); err == nil {
+		if c, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: hosts, Timeout: 30 * time.Second}); err == nil {
 			if err := c.DeleteVolume(ctx, volume); err != nil {
 				t.Errorf("delete volume: %v", err)
 			}
 			c.Close()
 		}
-		if err := lock.DeleteZKNamespace(ctx, lock.ZKConfig{Servers: servers, Chroot: chroot, Namespace: volume}); err != nil {
+		if err := lock.DeleteZKNamespace(ctx, lock.ZKConfig{Servers: servers, Chroot: chroot,
+			Namespace: cassbackend.LockNamespace(volume)}); err != nil {
 			t.Errorf("delete znodes: %v", err)
 		}
 		if c, _, err := zk.Connect(servers, 5*time.Second, zk.WithLogInfo(false)); err == nil {
