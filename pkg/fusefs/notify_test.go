@@ -266,7 +266,13 @@ func TestCassandraNotify(t *testing.T) {
 	t.Run("KeepCache", func(t *testing.T) {
 		data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 		writeFile(t, A("kc"), data)
-		waitFor(t, "the file on B", func() bool { return exists(B("kc")) })
+		// Barrier: B has cached "kc-barrier" as missing, so it sees it only through A's notice, which comes after
+		// A's notices about kc (one publisher's batches arrive in order): none of those can drop B's pages later.
+		if exists(B("kc-barrier")) {
+			t.Fatal("barrier exists")
+		}
+		writeFile(t, A("kc-barrier"), nil)
+		waitFor(t, "the barrier on B", func() bool { return exists(B("kc-barrier")) })
 		if got := readFile(t, B("kc")); !bytes.Equal(got, data) {
 			t.Fatalf("B reads %d bytes, not the file", len(got))
 		}
@@ -323,5 +329,78 @@ func TestKeepCacheMemstore(t *testing.T) {
 	data[7] = 'Z'
 	if got := readFile(t, join(dir, "f")); !bytes.Equal(got, data) {
 		t.Errorf("the change made by another session is not read at the next open")
+	}
+}
+
+// TestNotifyLocalMemstore: two mounts of one in-memory volume with an in-process Notifier group and kernel
+// caches of an hour see each other's changes (the fast variant of TestCassandraNotify).
+func TestNotifyLocalMemstore(t *testing.T) {
+	vol := memstore.NewVolume(memstore.Options{})
+	g := lock.NewLocalNotifiers(0)
+	na, nb := g.Join(), g.Join()
+	t.Cleanup(func() { _ = na.Close(); _ = nb.Close() }) // after the unmounts (cleanups run last first)
+	opts := Options{AttrTimeout: time.Hour, EntryTimeout: time.Hour, NegativeTimeout: time.Hour}
+	opts.Notifier, opts.Session = na, "a"
+	a, _ := mountStore(t, vol.Session("a"), opts)
+	opts.Notifier, opts.Session = nb, "b"
+	b, _ := mountStore(t, vol.Session("b"), opts)
+
+	writeFile(t, join(a, "f"), []byte("one"))
+	fb, err := os.Open(join(b, "f"))
+	must(t, err)
+	defer fb.Close()
+	buf := make([]byte, 16)
+	read := func() string { n, _ := fb.ReadAt(buf, 0); return string(buf[:n]) }
+	if got := read(); got != "one" {
+		t.Fatalf("b reads %q", got)
+	}
+	writeFile(t, join(a, "f"), []byte("two, longer"))
+	waitFor(t, "a rewrite through b's open file", func() bool { return read() == "two, longer" })
+
+	if exists(join(b, "new")) {
+		t.Fatal("b sees a name before it exists")
+	}
+	must(t, os.Mkdir(join(a, "new"), 0o755))
+	waitFor(t, "a name b had cached as missing", func() bool { return exists(join(b, "new")) })
+	must(t, os.Rename(join(a, "new"), join(a, "renamed")))
+	waitFor(t, "a rename", func() bool { return !exists(join(b, "new")) && exists(join(b, "renamed")) })
+	must(t, os.Remove(join(a, "renamed")))
+	waitFor(t, "rmdir", func() bool { return !exists(join(b, "renamed")) })
+	if st := na.Stats(); st.Received != 0 {
+		t.Errorf("a received %d batches although only it changed anything", st.Received)
+	}
+}
+
+// TestNotifyAllInvalidatesEverything: a batch with All makes the kernel forget every attribute and name it has
+// cached from this mount (here the changes were made behind the mount's back, with no notice at all).
+func TestNotifyAllInvalidatesEverything(t *testing.T) {
+	vol := memstore.NewVolume(memstore.Options{})
+	g := lock.NewLocalNotifiers(0)
+	n := g.Join()
+	t.Cleanup(func() { _ = n.Close() })
+	dir, srv := mountStore(t, vol.Session("a"), Options{AttrTimeout: time.Hour, EntryTimeout: time.Hour,
+		NegativeTimeout: time.Hour, Notifier: n})
+	must(t, os.MkdirAll(join(dir, "d", "e"), 0o755))
+	writeFile(t, join(dir, "d", "e", "f"), []byte("x"))
+	stat(t, join(dir, "d", "e", "f"))
+	other := vol.Session("other")
+	d, err := other.Lookup(bg, store.RootIno, "d")
+	must(t, err)
+	e, err := other.Lookup(bg, d.Ino, "e")
+	must(t, err)
+	f, err := other.Lookup(bg, e.Ino, "f")
+	must(t, err)
+	_, err = other.SetAttr(bg, f.Ino, store.SetAttrIn{Valid: store.SetMode, Mode: 0o600})
+	must(t, err)
+	must(t, other.Rename(bg, e.Ino, "f", e.Ino, "g", 0))
+	if st := stat(t, join(dir, "d", "e", "f")); st.Mode&0o777 == 0o600 {
+		t.Fatal("the kernel did not cache the old attributes; the test proves nothing")
+	}
+	srv.fsys.receive(lock.Batch{All: true})
+	if exists(join(dir, "d", "e", "f")) {
+		t.Errorf("the old name is still cached after All")
+	}
+	if st := stat(t, join(dir, "d", "e", "g")); st.Mode&0o777 != 0o600 {
+		t.Errorf("mode %o after All, want 600", st.Mode&0o777)
 	}
 }

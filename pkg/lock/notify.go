@@ -21,7 +21,8 @@ import (
 //   - Received batches go to the function given to Subscribe, one call at a time, from one goroutine. Batches
 //     received before Subscribe are kept (merged) and handed over when it is called. The function must not
 //     block for long, and must not wait for Publish callers (it may call Publish).
-//   - No order is promised between changes of different batches, nor between mounts.
+//   - One publisher's batches arrive in the order it sent them (for ZooKeeper: while its session lasts). No
+//     order is promised between mounts.
 //   - After Close, Publish does nothing and the subscriber is not called any more. Close sends what was
 //     published before it (best effort, a few seconds at most).
 //
