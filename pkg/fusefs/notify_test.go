@@ -151,7 +151,7 @@ func TestCassandraNotify(t *testing.T) {
 			t.Fatalf("B reads %q", got)
 		}
 		// A rewrites the file again and again (each time a new size) while B keeps it open and reads it.
-		const rounds = 200
+		const rounds = 100
 		var lat []time.Duration
 		before := a.notifier.Stats()
 		for i := 1; i <= rounds; i++ {
@@ -171,7 +171,7 @@ func TestCassandraNotify(t *testing.T) {
 
 	t.Run("NewNameCachedAsMissing", func(t *testing.T) {
 		var lat []time.Duration
-		for i := range 20 {
+		for i := range 10 {
 			name := fmt.Sprintf("fresh-%d", i)
 			if exists(B(name)) {
 				t.Fatalf("B sees %s before it exists", name)
@@ -185,7 +185,7 @@ func TestCassandraNotify(t *testing.T) {
 	t.Run("Attributes", func(t *testing.T) {
 		writeFile(t, A("attr"), []byte("a"))
 		var lat []time.Duration
-		for i := range 20 {
+		for i := range 10 {
 			mode := uint32(0o600 + i%2*0o40)
 			stat(t, B("attr")) // cached for an hour
 			must(t, os.Chmod(A("attr"), os.FileMode(mode)))
@@ -205,7 +205,7 @@ func TestCassandraNotify(t *testing.T) {
 
 	t.Run("Removal", func(t *testing.T) {
 		var lat []time.Duration
-		for i := range 20 {
+		for i := range 10 {
 			name := fmt.Sprintf("doomed-%d", i)
 			writeFile(t, A(name), []byte("x"))
 			waitFor(t, "the name on B", func() bool { return exists(B(name)) })
@@ -235,7 +235,7 @@ func TestCassandraNotify(t *testing.T) {
 		before := a.notifier.Stats()
 		start := time.Now()
 		// 10 writers at once, as a parallel build or untar would.
-		const files, writers = 100, 10
+		const files, writers = 60, 10
 		var wg sync.WaitGroup
 		for w := range writers {
 			wg.Add(1)
