@@ -18,7 +18,7 @@ import (
 //
 // Each mount owns one EPHEMERAL znode, <Chroot>/<Namespace>/notify/<mount id>-<ZooKeeper session id>, created
 // at its first publication. Its data is a change record: the mount's latest batches, each with a sequence
-// number, up to 64 batches or 256 KiB (older ones are dropped). Sending a batch is one write of the record.
+// number, up to 32 batches or 128 KiB (older ones are dropped; a batch over 64 KiB is sent as All). Sending a batch is one write of the record.
 // Every other mount keeps a data watch on each such znode (and a child watch on notify/ to find new ones):
 // when a record changes it reads it and delivers the batches numbered above the last one it delivered. So a
 // reader that is slow to re-read after a watch fires still gets every batch the record retains, and if the
@@ -55,8 +55,8 @@ type encodedBatch struct {
 var _ Notifier = (*ZKNotifier)(nil)
 
 const (
-	maxRecordBytes   = 256 << 10
-	maxRecordBatches = 64
+	maxRecordBytes   = 128 << 10
+	maxRecordBatches = 32
 )
 
 // NewZKNotifier starts the Notifier of one mount on z's session (z is scoped to the volume). It returns once
@@ -291,9 +291,12 @@ type peerWatch struct {
 // ours to deliver.
 func (p *peerWatch) readBaseline() {
 	data, _, ch, err := p.s.conn.GetW(p.path)
-	if err != nil {
-		p.gone = true // gone already (or the session is): nothing to follow
+	if errors.Is(err, zk.ErrNoNode) {
+		p.gone = true // gone already: nothing to follow
 		return
+	}
+	if err != nil {
+		return // run retries, and then delivers what the record holds (a few needless invalidations at worst)
 	}
 	p.ch, p.read = ch, true
 	if batches, err := decodeRecord(data); err == nil && len(batches) > 0 {
