@@ -281,7 +281,6 @@ type peerWatch struct {
 
 	last    uint64 // the last batch number delivered (or skipped as baseline)
 	read    bool   // the record was read at least once
-	data    []byte // pre-read by readBaseline
 	ch      <-chan zk.Event
 	gone    bool
 	changed bool // a data change was announced and not read yet
