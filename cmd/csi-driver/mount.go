@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
 	"github.com/cassfs/cassfs/pkg/fdkeeper"
 	"github.com/cassfs/cassfs/pkg/fusefs"
 	"github.com/cassfs/cassfs/pkg/lock"
@@ -77,7 +78,7 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.StringVar(&f.cassandraHosts, "cassandra", "127.0.0.1", "Cassandra contact points, comma-separated")
 	fs.StringVar(&f.cassandraUser, "cassandra-username", "", "Cassandra user")
 	fs.StringVar(&f.pwFile, "cassandra-password-file", "", "file holding the Cassandra password")
-	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (empty: locks local to this mount)")
+	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated, for locks and change notices shared with other mounts (empty: local to this mount)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.BoolVar(&f.create, "create", false, "create the volume if it does not exist")
 	fs.Var(&f.capacity, "capacity", "with --create: the volume's quota, in bytes or as a quantity such as 10Gi or 500M (0: unlimited)")
@@ -155,14 +156,23 @@ func runMount(args []string) error {
 	fsOpts := fusefs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.attrTimeout, AllowOther: f.allowOther,
 		ReadOnly: f.readOnly, FsName: "cassfs:" + volume, Session: session, Logger: log, Debug: level < slog.LevelDebug}
 	if f.zookeeper != "" {
+		// The node plugin's namespace for the volume, so that this mount and CSI mounts of the volume share
+		// locks and change notices.
 		z, err := lock.NewZK(ctx, lock.ZKConfig{Servers: strings.Split(f.zookeeper, ","), Chroot: f.zkChroot,
-			Namespace: volume})
+			Namespace: cassbackend.LockNamespace(volume)})
 		if err != nil {
 			return fmt.Errorf("zookeeper: %w", err)
 		}
 		defer z.Close()
 		opts.Locker = z
 		fsOpts.Locks = lock.NewZKFiles(z)
+		// Other mounts' changes reach this mount's kernel caches at once (and ours theirs).
+		nt, err := lock.NewZKNotifier(ctx, z, 0)
+		if err != nil {
+			return fmt.Errorf("zookeeper: %w", err)
+		}
+		defer nt.Close() // after the volume session, before ZooKeeper (deferred calls run last first)
+		fsOpts.Notifier = nt
 	}
 	vol, err := cluster.OpenVolume(ctx, volume, opts)
 	if err != nil {

@@ -1,49 +1,101 @@
 package main
 
 import (
+	"context"
 	"os"
-	"regexp"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/cassfs/cassfs/internal/testenv"
+	"github.com/cassfs/cassfs/pkg/cassandra"
+	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
+	"github.com/cassfs/cassfs/pkg/lock"
 )
 
-func TestMountCapacityFlag(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want uint64
-		ok   bool
-	}{
-		{"0", 0, true},
-		{"1073741824", 1 << 30, true},
-		{"10Gi", 10 << 30, true},
-		{"500M", 500e6, true},
-		{"1.5Gi", 3 << 29, true},
-		{"-1", 0, false},
-		{"10GB", 0, false},
-		{"", 0, false},
-		{"1.5", 0, false},
-	} {
-		f, _, err := parseMountFlags([]string{"--capacity", c.in, "vol", "/mnt/x"})
-		if c.ok != (err == nil) {
-			t.Errorf("--capacity %q: err = %v, want ok=%v", c.in, err, c.ok)
-			continue
+// TestMountZooKeeperNotices runs "csi-driver mount" twice on one volume with ZooKeeper and kernel caches of an
+// hour: a rewrite on one mount shows through a file the other keeps open, which only change notices can do.
+func TestMountZooKeeperNotices(t *testing.T) {
+	hosts := testenv.RequireCassandra(t)
+	servers := testenv.RequireZooKeeper(t)
+	volume := testenv.UniqueName("mountzk-")
+	chroot := "/" + testenv.UniqueName("cassfs-mounttest-")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if c, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: hosts, Timeout: 30 * time.Second}); err == nil {
+			if err := c.DeleteVolume(ctx, volume); err != nil {
+				t.Errorf("delete volume: %v", err)
+			}
+			c.Close()
 		}
-		if c.ok && uint64(f.capacity) != c.want {
-			t.Errorf("--capacity %q = %d, want %d", c.in, f.capacity, c.want)
+		if err := lock.DeleteZKNamespace(ctx, lock.ZKConfig{Servers: servers, Chroot: chroot,
+			Namespace: cassbackend.LockNamespace(volume)}); err != nil {
+			t.Errorf("delete znodes: %v", err)
 		}
+		if c, _, err := zk.Connect(servers, 5*time.Second, zk.WithLogInfo(false)); err == nil {
+			_ = c.Delete(chroot, -1)
+			c.Close()
+		}
+	})
+	mount := func() string {
+		dir := t.TempDir()
+		done := make(chan error, 1)
+		go func() {
+			done <- runMount([]string{"--cassandra=" + strings.Join(hosts, ","), "--zookeeper=" + strings.Join(servers, ","),
+				"--zookeeper-chroot=" + chroot, "--create", "--attr-timeout=1h", "--log-level=warn", volume, dir})
+		}()
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if st, err := os.Stat(dir); err == nil && st.Sys().(*syscall.Stat_t).Ino == 1 {
+				break // the volume's root
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("mount: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("not mounted within two minutes")
+			}
+		}
+		t.Cleanup(func() {
+			if err := syscall.Unmount(dir, 0); err != nil {
+				t.Errorf("unmount %s: %v", dir, err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("mount %s ended with %v", dir, err)
+			}
+		})
+		return dir
 	}
-}
-
-// The README's first command (hack/quickstart.sh) passes its default capacity to this flag.
-func TestQuickstartDefaultCapacityParses(t *testing.T) {
-	b, err := os.ReadFile("../../hack/quickstart.sh")
+	a := mount()
+	b := mount()
+	if err := os.WriteFile(filepath.Join(a, "f"), []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Open(filepath.Join(b, "f"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`CASSFS_CAPACITY:-([^}]+)}`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("hack/quickstart.sh: no CASSFS_CAPACITY default found")
+	defer fb.Close()
+	buf := make([]byte, 16)
+	read := func() string { n, _ := fb.ReadAt(buf, 0); return string(buf[:n]) }
+	if got := read(); got != "one" {
+		t.Fatalf("b reads %q", got)
 	}
-	if _, _, err := parseMountFlags([]string{"--capacity", string(m[1]), "vol", "/mnt/x"}); err != nil {
-		t.Fatalf("quickstart's default capacity %q: %v", m[1], err)
+	if err := os.WriteFile(filepath.Join(a, "f"), []byte("two, longer"), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	start := time.Now()
+	for read() != "two, longer" {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("b still reads %q a minute after a's rewrite", read())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("MEASURED: b read a's rewrite through its open file %v after a's close", time.Since(start))
 }

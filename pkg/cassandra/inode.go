@@ -69,7 +69,7 @@ func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (ino
 	}
 	n.Attr = store.Attr{Ino: store.Ino(i), Type: store.FileType(typ), Mode: uint32(mode), Uid: uint32(uid),
 		Gid: uint32(gid), Nlink: uint32(nlink), Size: uint64(size), Atime: a, Mtime: m, Ctime: c,
-		Rdev: uint32(rdev), Generation: uint64(gen)}
+		Rdev: uint32(rdev), Generation: uint64(gen), Version: uint64(n.ver)}
 	n.parent = store.Ino(pa)
 	return n, nil
 }
@@ -78,6 +78,7 @@ func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (ino
 // only fails to apply when a retry finds its own earlier write).
 func (v *Volume) insertInode(ctx context.Context, n *inode) error {
 	n.ver = nonce()
+	n.Version = uint64(n.ver)
 	for attempt := 0; ; attempt++ {
 		applied, cur, err := cas(ctx, v.q(`INSERT INTO {ks}.inodes (`+inodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 			?, ?, ?, ?, ?) IF NOT EXISTS`, inodeValues(n)...))
@@ -134,6 +135,7 @@ func (v *Volume) updateInodeFrom(ctx context.Context, ino store.Ino, first *inod
 			return inode{}, err
 		}
 		n.ver = nonce()
+		n.Version = uint64(n.ver)
 		applied, _, err := cas(ctx, v.q(`UPDATE {ks}.inodes SET ver = ?, mode = ?, uid = ?, gid = ?, nlink = ?, size = ?, atime = ?,
 			mtime = ?, ctime = ?, parent = ? WHERE ino = ? IF ver = ?`, n.ver, int(n.Mode), int64(n.Uid), int64(n.Gid),
 			int(n.Nlink), int64(n.Size), n.Atime, n.Mtime, n.Ctime, int64(n.parent), int64(ino), old))

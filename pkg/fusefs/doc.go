@@ -26,11 +26,33 @@
 //
 // # Consistency
 //
-// Close-to-open, as NFS: close (FLUSH) and fsync upload everything the file has buffered, and open calls
-// store.Open, which drops the store's cached view of the file; open also makes the kernel drop its cached
-// attributes when the store's differ, and the kernel drops its page cache on every open (no FOPEN_KEEP_CACHE).
-// Between open and close, and for names and attributes the kernel caches (AttrTimeout and EntryTimeout, 1s by
-// default), changes made on other mounts may be seen late. Negative lookups are not cached by default.
+// Close-to-open, as NFS, is the floor: close (FLUSH) and fsync upload everything the file has buffered, and open
+// calls store.Open, which drops the store's cached view of the file and returns its attributes; open makes the
+// kernel drop its cached attributes when they differ from the store's.
+//
+// Page cache across opens: an open keeps the kernel's cached pages of the file (FOPEN_KEEP_CACHE) when the
+// store's Attr.Version is the one this mount saw at the file's previous open, i.e. no mount has changed the file
+// since; otherwise the kernel drops them. The version changes with every change on any mount, so a rewrite that
+// keeps the size and puts the old mtime back is still seen. A second read of an unchanged file costs no store
+// reads. (This mount's own writes change the version too, so the open after them starts afresh: simple and safe.)
+//
+// Beyond close-to-open, with Options.Notifier (notify.go): every change another mount may cache is published
+// once the store has it (each uploaded write-back piece, truncation, fallocate: "data of N changed"; setattr and
+// xattrs: "attributes of N changed"; create, link, unlink, rmdir, rename: "entry NAME in D changed", or "NAME in
+// D deleted, inode C has no name left"), and the other mounts turn what they receive into kernel invalidations:
+// FUSE_NOTIFY_INVAL_INODE (attributes only, or attributes and pages), FUSE_NOTIFY_INVAL_ENTRY, and
+// FUSE_NOTIFY_DELETE (which also tells inotify watchers), and drop their read-ahead windows of the file. So
+// RWX users see other nodes' changes within milliseconds, even through a file they keep open and for names
+// their kernel had cached as missing, and AttrTimeout, EntryTimeout and NegativeTimeout can be long. When
+// notices may have been lost (a lost ZooKeeper session), the mount invalidates everything go-fuse's tree knows
+// (names cached as missing are not in it: they expire after NegativeTimeout).
+// Invalidations are sent from the Notifier's goroutine, never from a FUSE handler, and no handler waits for
+// it: the kernel serves an invalidation under the inode locks of the file or directory, which a request we are
+// serving may hold, so the reverse would deadlock.
+//
+// Without a Notifier, names and attributes the kernel caches (AttrTimeout and EntryTimeout, 1s by default) and
+// data read through a handle opened before another mount's change may be seen late. Negative lookups are not
+// cached by default.
 //
 // # Writes and reads
 //

@@ -7,6 +7,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
 )
 
@@ -38,7 +39,11 @@ func (n *node) mknod(ctx context.Context, name string, nn store.NewNode) (store.
 			nn.Mode |= syscall.S_ISGID
 		}
 	}
-	return n.fsys.st.Mknod(ctx, n.ino(), name, nn)
+	a, err := n.fsys.st.Mknod(ctx, n.ino(), name, nn)
+	if err == nil {
+		n.fsys.publish(entryChanged(n.ino(), name), attrChanged(n.ino()))
+	}
+	return a, err
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -108,6 +113,8 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		if err != nil {
 			h.close(ctx)
 			e = errno(err)
+		} else {
+			n.fsys.publish(entryChanged(n.ino(), name), attrChanged(n.ino()))
 		}
 	} else {
 		_, _ = n.fsys.st.Unlink(ctx, n.ino(), name)
@@ -125,16 +132,39 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, errno(err)
 	}
+	n.fsys.publish(entryChanged(n.ino(), name), attrChanged(n.ino()), attrChanged(ino))
 	return n.child(ctx, a, out), 0
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	_, err := n.fsys.st.Unlink(ctx, n.ino(), name)
-	return errno(err)
+	a, err := n.fsys.st.Unlink(ctx, n.ino(), name)
+	if err != nil {
+		return errno(err)
+	}
+	n.publishRemoval(name, a.Ino, a.Nlink == 0)
+	return 0
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return errno(n.fsys.st.Rmdir(ctx, n.ino(), name))
+	child := n.childIno(name)
+	if err := n.fsys.st.Rmdir(ctx, n.ino(), name); err != nil {
+		return errno(err)
+	}
+	n.publishRemoval(name, child, true)
+	return 0
+}
+
+// publishRemoval announces that name left n; child (0 if unknown) is the inode it named, gone for good if last.
+func (n *node) publishRemoval(name string, child store.Ino, last bool) {
+	if child != 0 && last {
+		n.fsys.publish(lock.Change{Kind: lock.ChangeDelete, Ino: uint64(n.ino()), Name: name, Child: uint64(child)},
+			attrChanged(n.ino()))
+		return
+	}
+	n.fsys.publish(entryChanged(n.ino(), name), attrChanged(n.ino()))
+	if child != 0 {
+		n.fsys.publish(attrChanged(child))
+	}
 }
 
 // Rename serves rename(2) and renameat2(2) with RENAME_NOREPLACE and RENAME_EXCHANGE (RENAME_WHITEOUT is not
@@ -144,5 +174,16 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EINVAL
 	}
 	np := store.Ino(newParent.EmbeddedInode().StableAttr().Ino)
-	return errno(n.fsys.st.Rename(ctx, n.ino(), name, np, newName, flags))
+	moved, replaced := n.childIno(name), newParent.EmbeddedInode().Operations().(*node).childIno(newName)
+	if err := n.fsys.st.Rename(ctx, n.ino(), name, np, newName, flags); err != nil {
+		return errno(err)
+	}
+	changes := []lock.Change{entryChanged(n.ino(), name), entryChanged(np, newName), attrChanged(n.ino()), attrChanged(np)}
+	for _, ino := range []store.Ino{moved, replaced} {
+		if ino != 0 {
+			changes = append(changes, attrChanged(ino)) // ctime; nlink of a replaced inode; a directory's ".."
+		}
+	}
+	n.fsys.publish(changes...)
+	return 0
 }

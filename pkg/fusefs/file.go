@@ -48,6 +48,7 @@ func (n *node) openHandle(ctx context.Context, flags uint32) (*handle, store.Att
 			h.close(ctx)
 			return nil, a, errno(err)
 		}
+		n.fsys.publish(dataChanged(n.ino()))
 	}
 	return h, a, 0
 }
@@ -110,5 +111,8 @@ func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) sy
 	}
 	h.of.wb.gen.Add(1)
 	_, err := h.f.st.Fallocate(ctx, h.ino, mode, off, size)
+	if err == nil {
+		h.f.publish(dataChanged(h.ino))
+	}
 	return errno(err)
 }

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/cassfs/cassfs/pkg/lock"
 	"github.com/cassfs/cassfs/pkg/store"
@@ -28,6 +31,12 @@ type fsys struct {
 
 	mu    sync.Mutex
 	files map[store.Ino]*openFile // files this mount holds open
+
+	// For change notices from other mounts (notify.go).
+	root             *node
+	server           atomic.Pointer[fuse.Server] // set once mounted
+	unmounted        atomic.Bool
+	allInvalidations atomic.Uint64
 }
 
 func newFsys(st store.Store, opts Options) *fsys {

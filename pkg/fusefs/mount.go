@@ -57,6 +57,12 @@ type Options struct {
 	// Observer, if set, is told about every request the mount serves, the bytes it reads and writes, and
 	// read-ahead hits (see Observer). nil: nothing is measured and requests take no detour.
 	Observer Observer
+	// Notifier, when set, tells the other mounts of the volume what this mount changes and makes this mount's
+	// kernel drop what it caches of their changes at once (see notify.go), so that attribute and entry
+	// timeouts can be long. Mounts of one volume must all use the same kind (lock.NewZKNotifier across nodes,
+	// lock.LocalNotifiers within a process). The caller closes it after Unmount. nil: changes made on other
+	// mounts are seen at open and when the kernel's caches expire.
+	Notifier lock.Notifier
 	// Logger receives diagnostics (default slog.Default()). Debug logs every FUSE request.
 	Logger *slog.Logger
 	Debug  bool
@@ -125,6 +131,7 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 	opts.setDefaults()
 	fsys := newFsys(st, opts)
 	root := &node{fsys: fsys}
+	fsys.root = root
 
 	attr, entry, neg := opts.AttrTimeout, opts.EntryTimeout, opts.NegativeTimeout
 	mountOpts := fuse.MountOptions{
@@ -178,6 +185,10 @@ func Mount(dir string, st store.Store, opts Options) (*Server, error) {
 		fsys.close()
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
+	fsys.server.Store(server)
+	if opts.Notifier != nil {
+		opts.Notifier.Subscribe(fsys.receive)
+	}
 	opts.Logger.Info("mounted", "dir", dir, "fsname", opts.FsName, "readOnly", opts.ReadOnly, "session", opts.Session)
 	return &Server{dir: dir, fsys: fsys, server: server, rv: rv}, nil
 }
@@ -199,6 +210,7 @@ func (s *Server) Unmount() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		flushErr := s.fsys.flushAll(ctx)
+		s.fsys.unmounted.Store(true)
 		var err error
 		for i := 0; i < 20; i++ {
 			if s.own {

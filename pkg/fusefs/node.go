@@ -17,8 +17,9 @@ type node struct {
 	fs.Inode
 	fsys *fsys
 
-	mu   sync.Mutex
-	seen attrStamp // the size and times the kernel was last told
+	mu          sync.Mutex
+	seen        attrStamp // the size and times the kernel was last told
+	openVersion uint64    // the store's Attr.Version at the last open (0: none)
 }
 
 // attrStamp is what the kernel's page cache and file size depend on.
@@ -120,6 +121,11 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			}
 		}
 		a, err = n.fsys.st.SetAttr(ctx, n.ino(), s)
+		if err == nil && s.Valid&store.SetSize != 0 {
+			n.fsys.publish(dataChanged(n.ino()))
+		} else if err == nil {
+			n.fsys.publish(attrChanged(n.ino()))
+		}
 	}
 	if err != nil {
 		return errno(err)
@@ -139,7 +145,22 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, e
 	}
 	n.refreshKernel(a)
+	if n.keepCache(a) {
+		return h, fuse.FOPEN_KEEP_CACHE, 0
+	}
 	return h, 0, 0
+}
+
+// keepCache tells whether the kernel may keep the file's cached pages at this open: the store's version is the
+// one seen at the previous open on this mount, so no mount has changed the file since. (Changes made while
+// the file is open reach the page cache through change notices, when a Notifier is set, or are seen at the
+// next open.) Every open records the version it saw.
+func (n *node) keepCache(a store.Attr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	keep := a.Version != 0 && a.Version == n.openVersion
+	n.openVersion = a.Version
+	return keep
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {

@@ -143,6 +143,8 @@ func (w *writeBuffer) upload(p *piece, deps []*piece) {
 	if err != nil {
 		w.f.log.Warn("write-back failed", "ino", w.ino, "off", p.off, "len", len(p.buf), "err", err)
 		w.setErr(err)
+	} else {
+		w.f.publish(dataChanged(w.ino))
 	}
 	// Free the slot and wake dependent pieces before taking w.mu: a writer may hold w.mu while it waits for a
 	// slot, and the slots may be held by pieces waiting for this one.

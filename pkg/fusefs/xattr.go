@@ -25,7 +25,11 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return errno(n.fsys.st.SetXattr(ctx, n.ino(), attr, data, flags))
+	err := n.fsys.st.SetXattr(ctx, n.ino(), attr, data, flags)
+	if err == nil {
+		n.fsys.publish(attrChanged(n.ino()))
+	}
+	return errno(err)
 }
 
 // Listxattr returns the names, each followed by a NUL.
@@ -43,7 +47,11 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return errno(n.fsys.st.RemoveXattr(ctx, n.ino(), attr))
+	err := n.fsys.st.RemoveXattr(ctx, n.ino(), attr)
+	if err == nil {
+		n.fsys.publish(attrChanged(n.ino()))
+	}
+	return errno(err)
 }
 
 func copyOut(dest, v []byte) (uint32, syscall.Errno) {

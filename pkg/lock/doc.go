@@ -92,4 +92,20 @@
 // one request at a time (one thread per lock owner, as fcntl's process-wide owners mostly are); a cycle closed
 // by a lock granted to an owner that meanwhile waits in another thread is not found, and a cycle that a grant or
 // cancel is breaking at the very moment of the check may still be reported.
+//
+// # Change notices
+//
+// Notifier tells the other mounts of a volume what a mount changed ("data of inode N", "attributes of N",
+// "entry NAME in directory D", "NAME in D deleted"), so that they can drop what their kernels cache at once
+// (pkg/fusefs) instead of waiting for cache timeouts. A mount never hears its own changes. Publish never
+// blocks: changes are gathered into batches, the first sent at once and then at most one per BatchDelay
+// (20 ms), duplicates removed. Whenever changes may have been missed, the subscriber gets a batch with All set.
+//
+//	nt, err := lock.NewZKNotifier(ctx, z, 0)   // on the mount's ZK session; close it before z
+//	g := lock.NewLocalNotifiers(0)             // mounts in one process: one g per volume
+//	nt := g.Join()
+//
+// ZKNotifier keeps each mount's recent batches in one ephemeral znode, <Chroot>/<Namespace>/notify/<mount>-<zk
+// session>, rewritten once per batch, and watches the other mounts' znodes; see ZKNotifier for how gaps, lost
+// sessions and vanished znodes become All. Both implementations pass locktest.RunNotifier.
 package lock

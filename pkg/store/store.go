@@ -81,6 +81,10 @@ type Attr struct {
 	Ctime      int64
 	Rdev       uint32 // device number of character and block devices
 	Generation uint64 // changes if an inode number could ever be seen again with another identity
+	// Version changes with every change of the inode's data or of any other field above, made by any session
+	// (it may also change when nothing visible did). Two reads returning the same non-zero Version saw the same
+	// data and attributes, which lets a mount keep cached file contents across opens. 0: not tracked.
+	Version uint64
 }
 
 // NewNode describes an inode to create.

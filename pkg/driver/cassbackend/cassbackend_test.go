@@ -3,14 +3,18 @@ package cassbackend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
+
 	"github.com/cassfs/cassfs/internal/testenv"
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
+	"github.com/cassfs/cassfs/pkg/lock"
 )
 
 func testPool(t *testing.T) *Pool {
@@ -192,5 +196,59 @@ func TestPoolOneConnectionPerCredentials(t *testing.T) {
 	p.Close()
 	if _, err := p.Get(ctx, driver.Credentials{}); !errors.Is(err, driver.ErrUnavailable) {
 		t.Fatalf("closed pool: %v", err)
+	}
+}
+
+// TestStagerChangeNotices: two stagings of one volume in this process, as two nodes would have them: with
+// SharingCluster each gets a ZooKeeper Notifier, otherwise both share an in-process group; either way what one
+// mount changes is announced to the other.
+func TestStagerChangeNotices(t *testing.T) {
+	pool := testPool(t)
+	zkc := &ZooKeeper{Servers: testenv.RequireZooKeeper(t), Chroot: "/" + testenv.UniqueName("cassfs-stager-")}
+	b := NewBackend(pool, zkc, nil)
+	ctx := context.Background()
+	id := testenv.UniqueName("cbnotify-")
+	if _, err := b.CreateVolume(ctx, driver.Credentials{}, driver.VolumeRequest{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.DeleteVolume(context.Background(), driver.Credentials{}, id); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		if err := lock.DeleteZKNamespace(context.Background(), zkc.config(id, "")); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		if c, _, err := zk.Connect(zkc.Servers, 5*time.Second, zk.WithLogInfo(false)); err == nil {
+			_ = c.Delete(zkc.Chroot, -1)
+			c.Close()
+		}
+	})
+	for _, sharing := range []driver.Sharing{driver.SharingCluster, driver.SharingNode} {
+		s := NewStager(StagerConfig{Pool: pool, ZooKeeper: zkc, NodeID: "n"})
+		a, bdir := t.TempDir(), t.TempDir()
+		for _, dir := range []string{a, bdir} {
+			if err := s.Stage(ctx, driver.StageRequest{VolumeID: id, Dir: dir, Sharing: sharing}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.mu.Lock()
+		na, nb := s.mounts[a].notifier, s.mounts[bdir].notifier
+		s.mu.Unlock()
+		_, isZK := nb.(*lock.ZKNotifier)
+		if isZK != (sharing == driver.SharingCluster) {
+			t.Errorf("sharing %v: notifier %T", sharing, nb)
+		}
+		name := fmt.Sprintf("f-%d", sharing)
+		if err := os.WriteFile(filepath.Join(a, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(time.Minute); nb.Stats().Received == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("sharing %v: the other mount received no change notice (sender: %+v)", sharing, na.Stats())
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

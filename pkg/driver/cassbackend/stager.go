@@ -19,7 +19,8 @@ import (
 )
 
 // Stager implements driver.Stager: each staged volume is a cassandra.Volume served by a fusefs.Server of this
-// process, with a ZooKeeper Locker for volumes shared between nodes and an in-process one otherwise.
+// process, with a ZooKeeper Locker and change Notifier for volumes shared between nodes and in-process ones
+// otherwise (shared by this process's mounts of the volume).
 type Stager struct {
 	pool       *Pool
 	zk         *ZooKeeper // nil: no ZooKeeper; writable multi-node volumes are refused
@@ -34,10 +35,11 @@ type Stager struct {
 	local  map[string]*localLocks // by volume ID: in-process locks shared by this process's mounts of a volume
 }
 
-// localLocks are the in-process locks of one volume, shared by its mounts in this process.
+// localLocks are the in-process locks and change notices of one volume, shared by its mounts in this process.
 type localLocks struct {
-	names *lock.Local
-	files *lock.LocalFiles
+	names   *lock.Local
+	files   *lock.LocalFiles
+	notices *lock.LocalNotifiers
 }
 
 var _ driver.Stager = (*Stager)(nil)
@@ -48,12 +50,20 @@ type staged struct {
 	srv      *fusefs.Server
 	locker   lock.Locker
 	metrics  *metrics.Volume // nil without metrics
+	notifier lock.Notifier
 }
 
-// lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock.
+// lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock, and the
+// Notifier that tells the volume's other mounts what this one changed.
 type lockSet struct {
-	names lock.Locker
-	files lock.FileLocker
+	names    lock.Locker
+	files    lock.FileLocker
+	notifier lock.Notifier
+}
+
+func (l lockSet) close() {
+	_ = l.notifier.Close()
+	_ = l.names.Close()
 }
 
 // StagerConfig configures a Stager.
@@ -172,10 +182,11 @@ func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *f
 	}
 	vol, err := c.OpenVolume(ctx, req.VolumeID, openOpts)
 	if err != nil {
-		_ = locks.names.Close()
+		locks.close()
 		release()
 		return mapErr(err)
 	}
+	mountOpts.Notifier = locks.notifier
 	mountOpts.Takeover = takeover
 	if s.keeper != nil {
 		mountOpts.Keeper = s.keeper
@@ -183,12 +194,13 @@ func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *f
 	srv, err := fusefs.Mount(req.Dir, vol, mountOpts)
 	if err != nil {
 		_ = vol.Close()
-		_ = locks.names.Close()
+		locks.close()
 		release()
 		return fmt.Errorf("mount %s: %w", req.Dir, err)
 	}
 	s.mu.Lock()
-	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm}
+	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm,
+		notifier: locks.notifier}
 	s.mu.Unlock()
 	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session,
 		"resumed", takeover != nil)
@@ -205,7 +217,12 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 			if err != nil {
 				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
 			}
-			return s.observed(lockSet{names: z, files: lock.NewZKFiles(z)}, "zookeeper"), nil
+			nt, err := lock.NewZKNotifier(ctx, z, 0)
+			if err != nil {
+				_ = z.Close()
+				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+			}
+			return s.observed(lockSet{names: z, files: lock.NewZKFiles(z), notifier: nt}, "zookeeper"), nil
 		}
 		if !req.ReadOnly {
 			return lockSet{}, fmt.Errorf("%w: volume %s is writable from several nodes, which needs ZooKeeper (--zookeeper)", driver.ErrPrecondition, req.VolumeID)
@@ -215,10 +232,10 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 	defer s.mu.Unlock()
 	l, ok := s.local[req.VolumeID]
 	if !ok {
-		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles()}
+		l = &localLocks{names: lock.NewLocal(), files: lock.NewLocalFiles(), notices: lock.NewLocalNotifiers(0)}
 		s.local[req.VolumeID] = l
 	}
-	return s.observed(lockSet{names: l.names.Share(), files: l.files}, "local"), nil
+	return s.observed(lockSet{names: l.names.Share(), files: l.files, notifier: l.notices.Join()}, "local"), nil
 }
 
 // observed returns ls with its lock waits measured, when the Stager has metrics.
@@ -227,7 +244,7 @@ func (s *Stager) observed(ls lockSet, locker string) lockSet {
 		return ls
 	}
 	o := s.metrics.Locks(locker)
-	return lockSet{names: lock.ObserveLocker(ls.names, o), files: lock.ObserveFileLocker(ls.files, o)}
+	return lockSet{names: lock.ObserveLocker(ls.names, o), files: lock.ObserveFileLocker(ls.files, o), notifier: ls.notifier}
 }
 
 func (s *Stager) session() string {
@@ -256,7 +273,7 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: unmount of %s is waiting for other mounts of the volume to go: %v", driver.ErrUnavailable, dir, ctx.Err())
 	}
-	err := errors.Join(m.vol.Close(), m.locker.Close())
+	err := errors.Join(m.vol.Close(), m.notifier.Close(), m.locker.Close())
 	if m.metrics != nil {
 		m.metrics.Release()
 	}

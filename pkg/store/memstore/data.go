@@ -94,7 +94,8 @@ func (s *Store) Write(ctx context.Context, ino store.Ino, off uint64, data []byt
 		data = data[k:]
 	}
 	now := v.now()
-	n.attr.Mtime, n.attr.Ctime = now, now
+	n.attr.Mtime = now
+	n.changed(now)
 	return n.attr, nil
 }
 
@@ -163,6 +164,7 @@ func (s *Store) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off, 
 		return store.Attr{}, err
 	}
 	now := v.now()
-	n.attr.Mtime, n.attr.Ctime = now, now
+	n.attr.Mtime = now
+	n.changed(now)
 	return n.attr, nil
 }

@@ -93,7 +93,7 @@ func (s *Store) Mknod(ctx context.Context, parent store.Ino, name string, nn sto
 	v.nextIno++
 	n := &inode{
 		attr: store.Attr{Ino: ino, Type: nn.Type, Mode: nn.Mode, Uid: nn.Uid, Gid: nn.Gid, Nlink: 1,
-			Atime: now, Mtime: now, Ctime: now, Generation: 1},
+			Atime: now, Mtime: now, Ctime: now, Generation: 1, Version: uint64(now)},
 		xattrs: map[string][]byte{},
 	}
 	switch nn.Type {
@@ -147,7 +147,7 @@ func (s *Store) Link(ctx context.Context, ino store.Ino, parent store.Ino, name 
 	d.entries[name] = ino
 	touch(d, now)
 	n.attr.Nlink++
-	n.attr.Ctime = now
+	n.changed(now)
 	return n.attr, nil
 }
 
@@ -285,7 +285,7 @@ func (s *Store) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn) 
 	if in.Valid&store.SetMtime != 0 {
 		n.attr.Mtime = in.Mtime
 	}
-	n.attr.Ctime = now
+	n.changed(now)
 	if in.Valid&store.SetCtime != 0 {
 		n.attr.Ctime = in.Ctime
 	}

@@ -79,7 +79,7 @@ func (s *Store) Rename(ctx context.Context, oldParent store.Ino, oldName string,
 		nd.attr.Nlink++
 		src.parent = newParent
 	}
-	src.attr.Ctime = now
+	src.changed(now)
 	touch(od, now)
 	touch(nd, now)
 	return nil
@@ -108,7 +108,8 @@ func (v *Volume) exchange(od *inode, oldName string, a *inode, nd *inode, newNam
 		od.attr.Nlink++
 		b.parent = od.attr.Ino
 	}
-	a.attr.Ctime, b.attr.Ctime = now, now
+	a.changed(now)
+	b.changed(now)
 	touch(od, now)
 	touch(nd, now)
 	return nil

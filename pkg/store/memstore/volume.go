@@ -55,7 +55,7 @@ func NewVolume(opts Options) *Volume {
 	now := v.now()
 	v.inodes[store.RootIno] = &inode{
 		attr: store.Attr{Ino: store.RootIno, Type: store.TypeDir, Mode: 0o755, Nlink: 2,
-			Atime: now, Mtime: now, Ctime: now, Generation: 1},
+			Atime: now, Mtime: now, Ctime: now, Generation: 1, Version: uint64(now)},
 		entries: map[string]store.Ino{},
 		parent:  store.RootIno,
 		xattrs:  map[string][]byte{},
@@ -122,13 +122,14 @@ func (v *Volume) dropLink(n *inode, now int64) {
 	} else {
 		n.attr.Nlink--
 	}
-	n.attr.Ctime = now
+	n.changed(now)
 	v.maybeFree(n)
 }
 
 // touch sets the mtime and ctime of a directory whose entries changed.
 func touch(d *inode, now int64) {
-	d.attr.Mtime, d.attr.Ctime = now, now
+	d.attr.Mtime = now
+	d.changed(now)
 }
 
 // Store is one session of a Volume. It implements store.Store; all its methods are safe for concurrent use.
@@ -157,3 +158,9 @@ func (s *Store) begin(ctx context.Context) error {
 
 // Volume returns the volume this session belongs to.
 func (s *Store) Volume() *Volume { return s.v }
+
+// changed records a change of n at time now (from Volume.now, so unique): ctime and the version.
+func (n *inode) changed(now int64) {
+	n.attr.Ctime = now
+	n.attr.Version = uint64(now)
+}

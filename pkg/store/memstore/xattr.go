@@ -66,7 +66,7 @@ func (s *Store) SetXattr(ctx context.Context, ino store.Ino, name string, value 
 		return syscall.ENODATA
 	}
 	n.xattrs[name] = append([]byte{}, value...)
-	n.attr.Ctime = s.v.now()
+	n.changed(s.v.now())
 	return nil
 }
 
@@ -105,6 +105,6 @@ func (s *Store) RemoveXattr(ctx context.Context, ino store.Ino, name string) err
 		return syscall.ENODATA
 	}
 	delete(n.xattrs, name)
-	n.attr.Ctime = s.v.now()
+	n.changed(s.v.now())
 	return nil
 }

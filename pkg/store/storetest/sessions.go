@@ -11,6 +11,57 @@ var sessionTests = []test{
 	{"OpenUnlinked", testOpenUnlinked},
 	{"OpenUnlinkedTwoSessions", testOpenUnlinkedTwoSessions},
 	{"CloseToOpen", testCloseToOpen},
+	{"Version", testVersion},
+}
+
+// testVersion: Attr.Version, when tracked, is the same on every session, survives reads and changes with every
+// change of data or attributes made by any session.
+func testVersion(e *env) {
+	f := e.mkfile(e.dir, "v")
+	if f.Version == 0 {
+		e.t.Log("this store does not track versions (Attr.Version is 0)")
+		return
+	}
+	cur := e.getattr(e.a, f.Ino).Version
+	same := func(what string) {
+		e.t.Helper()
+		va, vb := e.getattr(e.a, f.Ino).Version, e.getattr(e.b, f.Ino).Version
+		if va != cur || vb != cur {
+			e.t.Errorf("after %s: version %d on a, %d on b, want unchanged %d", what, va, vb, cur)
+		}
+	}
+	changed := func(what string) {
+		e.t.Helper()
+		va, vb := e.getattr(e.a, f.Ino).Version, e.getattr(e.b, f.Ino).Version
+		if va != vb || va == cur || va == 0 {
+			e.t.Errorf("after %s: version %d on a, %d on b, want one new version (was %d)", what, va, vb, cur)
+		}
+		cur = va
+	}
+	same("nothing")
+	e.write(e.b, f.Ino, 0, []byte("data"))
+	changed("write on b")
+	e.readAll(e.a, f.Ino)
+	e.open(e.a, f.Ino)
+	e.release(e.a, f.Ino)
+	e.names(e.b, e.dir)
+	same("reads, open and release")
+	e.write(e.a, f.Ino, 1, []byte("A"))
+	changed("same-size overwrite on a")
+	_, err := e.b.SetAttr(e.ctx, f.Ino, store.SetAttrIn{Valid: store.SetMode, Mode: 0o600})
+	e.must(err, "chmod")
+	changed("chmod on b")
+	_, err = e.a.SetAttr(e.ctx, f.Ino, store.SetAttrIn{Valid: store.SetSize, Size: 1})
+	e.must(err, "truncate")
+	changed("truncate on a")
+	_, err = e.b.Link(e.ctx, f.Ino, e.dir, "v2")
+	e.must(err, "link")
+	changed("link on b")
+	_, err = e.a.Unlink(e.ctx, e.dir, "v2")
+	e.must(err, "unlink")
+	changed("unlink of the other name on a")
+	e.must(e.b.SetXattr(e.ctx, f.Ino, "user.v", []byte("1"), 0), "setxattr")
+	changed("setxattr on b")
 }
 
 func testStatFS(e *env) {
