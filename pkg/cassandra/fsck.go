@@ -75,7 +75,7 @@ func (v *Volume) Fsck(ctx context.Context, repair bool) (FsckReport, error) {
 }
 
 func (v *Volume) intentSessions(ctx context.Context) ([]string, error) {
-	iter := v.q(`SELECT DISTINCT sid FROM {ks}.intents`).WithContext(ctx).Iter()
+	iter := v.read(`SELECT DISTINCT sid FROM {ks}.intents`).WithContext(ctx).Iter()
 	var sids []string
 	var sid string
 	for iter.Scan(&sid) {
@@ -250,7 +250,7 @@ func (v *Volume) setNlink(ctx context.Context, ino store.Ino, nlink uint32) erro
 }
 
 func (v *Volume) scanInodes(ctx context.Context) (map[store.Ino]inode, error) {
-	iter := v.q(`SELECT ino, type, nlink, size, parent FROM {ks}.inodes`).PageSize(1000).WithContext(ctx).Iter()
+	iter := v.read(`SELECT ino, type, nlink, size, parent FROM {ks}.inodes`).PageSize(1000).WithContext(ctx).Iter()
 	out := map[store.Ino]inode{}
 	var ino, size, parent int64
 	var typ, nlink int
@@ -265,7 +265,7 @@ func (v *Volume) scanInodes(ctx context.Context) (map[store.Ino]inode, error) {
 }
 
 func (v *Volume) scanEntries(ctx context.Context) ([]fsckEntry, map[store.Ino]bool, error) {
-	iter := v.q(`SELECT parent, name, ino, type, sealed FROM {ks}.dentries`).PageSize(1000).WithContext(ctx).Iter()
+	iter := v.read(`SELECT parent, name, ino, type, sealed FROM {ks}.dentries`).PageSize(1000).WithContext(ctx).Iter()
 	var out []fsckEntry
 	sealed := map[store.Ino]bool{}
 	var parent, ino int64
@@ -288,7 +288,7 @@ func (v *Volume) scanEntries(ctx context.Context) ([]fsckEntry, map[store.Ino]bo
 }
 
 func (v *Volume) openInodes(ctx context.Context) (map[store.Ino]bool, error) {
-	iter := v.q(`SELECT DISTINCT ino FROM {ks}.opens`).WithContext(ctx).Iter()
+	iter := v.read(`SELECT DISTINCT ino FROM {ks}.opens`).WithContext(ctx).Iter()
 	out := map[store.Ino]bool{}
 	var ino int64
 	for iter.Scan(&ino) {

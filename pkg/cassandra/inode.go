@@ -51,7 +51,7 @@ func nonce() int64 {
 
 // readInode reads ino; serial reads through Paxos (needed after a lost compare-and-set). ENOENT if missing.
 func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (inode, error) {
-	q := v.q(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
+	q := v.read(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
 	if serial {
 		q = v.qs(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
 	}
@@ -161,7 +161,7 @@ func (v *Volume) deleteInode(ctx context.Context, ino store.Ino) error {
 	if _, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF EXISTS`, int64(ino))); err != nil {
 		return fmt.Errorf("cassandra: delete inode %d: %w", ino, err)
 	}
-	if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).ExecContext(ctx); err != nil {
+	if err := v.put(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: delete xattrs of %d: %w", ino, err)
 	}
 	return nil

@@ -230,12 +230,16 @@ func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice, 
 	for i := 0; i < len(rows) || !rangeDone; i += perBatch {
 		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency).
 			WithTimestamp(s.deleteTime())
+		// Deletions with an explicit write time: applying the batch twice changes nothing (idempotent, so the
+		// driver may retry it on another node).
 		if !rangeDone {
-			b.Query(s.q.deleteBefore, int64(ino), int64(chunk), below)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.q.deleteBefore,
+				Args: []any{int64(ino), int64(chunk), below}, Idempotent: true})
 			rangeDone = true
 		}
 		for _, sl := range rows[min(i, len(rows)):min(len(rows), i+perBatch)] {
-			b.Query(s.q.deleteSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.q.deleteSlice,
+				Args: []any{int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen}, Idempotent: true})
 		}
 		s.roundTrips.Add(1)
 		if err := b.Exec(); err != nil {
