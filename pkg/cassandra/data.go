@@ -19,6 +19,15 @@ type dataPath interface {
 	Truncate(ctx context.Context, ino, oldSize, newSize uint64) error
 	Delete(ctx context.Context, ino, size uint64) error
 	Invalidate(ino uint64)
+
+	// For Fsck (see chunks/gc.go).
+	WriterID() int64
+	ScanBlocks(ctx context.Context) (map[chunks.BlockID]uint64, error)
+	ScanSlices(ctx context.Context) (chunks.DataScan, error)
+	HasData(ctx context.Context, ino uint64, chunks []uint64) (bool, error)
+	Purge(ctx context.Context, ino uint64, extra []uint64) error
+	DeleteBlocks(ctx context.Context, ids []chunks.BlockID) error
+	BlockExists(ctx context.Context, id chunks.BlockID) (bool, error)
 }
 
 var _ dataPath = (*chunks.Store)(nil)
@@ -30,7 +39,8 @@ func chunkSchema(ks string) []string { return chunks.Schema(ks) }
 func newDataPath(v *Volume, opts OpenOptions) (dataPath, error) {
 	v.comp = chunks.NewCompactor(v.lockInode, v.log)
 	s, err := chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
-		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint})
+		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint,
+		Fault: func(step string) error { return fail("data." + step) }})
 	if err != nil {
 		return nil, err
 	}

@@ -194,3 +194,13 @@ func initVolumeRows(ctx context.Context, s *gocql.Session, ks string) error {
 	}
 	return nil
 }
+
+// SetFailpoint installs fn as the fault-injection hook and returns a function that removes it. It is for fault
+// tests only (such as those of the fsck command): fn is called with the name of each step of the multi-partition
+// operations (docs/design.md, "Crash safety") and of the data path ("data.write.blocks": blocks stored, slices
+// not yet), and an error it returns stops the operation there as a crash would. Not safe to call while
+// operations run.
+func SetFailpoint(fn func(step string) error) (restore func()) {
+	failpoint = fn
+	return func() { failpoint = nil }
+}

@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"syscall"
@@ -23,7 +24,7 @@ func (v *Volume) heartbeat(ctx context.Context, first bool) error {
 	var err error
 	if first {
 		err = v.put(`INSERT INTO {ks}.sessions (sid, started, heartbeat, info) VALUES (?, ?, ?, ?)`,
-			v.sid, t, t, "").ExecContext(ctx)
+			v.sid, t, t, sessionInfo{Writer: v.data.WriterID()}.String()).ExecContext(ctx)
 	} else {
 		err = v.put(`UPDATE {ks}.sessions SET heartbeat = ? WHERE sid = ?`, t, v.sid).ExecContext(ctx)
 	}
@@ -31,6 +32,24 @@ func (v *Volume) heartbeat(ctx context.Context, first bool) error {
 		return fmt.Errorf("cassandra: session heartbeat: %w", err)
 	}
 	return nil
+}
+
+// sessionInfo is the info column of a session row (JSON). Writer is the id of the session's data path
+// (chunks.Store.WriterID): the namespace of the blocks it writes, which Fsck must not collect while the
+// session lives.
+type sessionInfo struct {
+	Writer int64 `json:"writer,omitempty"`
+}
+
+func (i sessionInfo) String() string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+func parseSessionInfo(s string) sessionInfo {
+	var i sessionInfo
+	_ = json.Unmarshal([]byte(s), &i) // older sessions wrote "": no writer known
+	return i
 }
 
 func (v *Volume) heartbeatLoop(ctx context.Context) {

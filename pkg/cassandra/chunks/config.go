@@ -58,6 +58,10 @@ type Config struct {
 	ListCacheSlices int
 	// Now is the wall clock (default time.Now). Tests inject skewed clocks here.
 	Now func() time.Time
+	// Fault, if set (fault-injection tests only), is called between the steps of an operation with the step's
+	// name ("write.blocks": a Write stored its blocks and has not inserted its slices); an error stops the
+	// operation there, as a crash would, and is returned.
+	Fault func(step string) error
 }
 
 var keyspaceRE = regexp.MustCompile(`^[a-z0-9_]{1,48}$`)

@@ -3,6 +3,7 @@ package chunks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -78,6 +79,9 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 		return s.putBlock(ctx, ino, pc.sl.block(i), raw, s.clock.next())
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.fault("write.blocks"); err != nil {
 		return err
 	}
 	// Then append the slices, each stamped just before its insert.
@@ -286,10 +290,21 @@ func without(l, gone []slice) []slice {
 // from the chunk index, so size (the last known size) is not needed and a sparse file costs what it holds.
 // Blocks go first, then the slice partitions, then the index, so a Delete cut short can simply run again.
 func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
+	return s.deleteChunks(ctx, ino, nil)
+}
+
+// deleteChunks deletes the blocks and slices of the indexed chunks of ino and of the extra chunks, then the
+// index.
+func (s *Store) deleteChunks(ctx context.Context, ino uint64, extra []uint64) error {
 	defer s.lists.invalidate(ino)
 	chunks, err := s.indexed(ctx, ino, 0, 1<<63-1)
 	if err != nil {
 		return err
+	}
+	for _, c := range extra {
+		if !slices.Contains(chunks, c) {
+			chunks = append(chunks, c)
+		}
 	}
 	err = parallel(ctx, len(chunks), s.cfg.Parallelism, func(ctx context.Context, i int) error {
 		l, err := s.loadList(ctx, ino, chunks[i])
