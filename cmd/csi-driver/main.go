@@ -20,6 +20,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the CSI plugin (controller, node or both)", runServe},
 		{"mount", "mount a volume on a directory outside Kubernetes", runMount},
+		{"fsck", "check (and with --repair repair) a volume's stored invariants", runFsck},
 		{"version", "print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }
