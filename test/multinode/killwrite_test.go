@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,7 @@ func TestKillNodeDuringWrite(t *testing.T) {
 		took time.Duration
 	}
 	done := make(chan result, 1)
+	var finished atomic.Bool // the application returned from close
 	go func() {
 		start := time.Now()
 		sum, err := writeRandom(path, int64(killWriteBytes), func(n int64) {
@@ -140,6 +142,7 @@ func TestKillNodeDuringWrite(t *testing.T) {
 			default:
 			}
 		})
+		finished.Store(true)
 		done <- result{sum, err, time.Since(start)}
 	}()
 	var killedAt time.Duration
@@ -153,6 +156,9 @@ wait:
 			if !killed && n >= int64(killWriteBytes)/4 {
 				if msg, bad := <-flushed; bad {
 					t.Fatalf("flush system_schema on node%d: %s", killVictim, msg)
+				}
+				if finished.Load() {
+					t.Fatalf("the application finished before node%d could be killed (flush of its schema took too long)", killVictim)
 				}
 				t0 := time.Now()
 				hack(t, "cassandra.sh", "kill", victim)
