@@ -6,6 +6,7 @@
 #   hack/cassandra.sh wait  [1|3]        wait until the nodes answer CQL (and see each other)
 #   hack/cassandra.sh stop               stop every node this script started
 #   hack/cassandra.sh kill N             SIGKILL node N (failure tests)
+#   hack/cassandra.sh nodetool-node N …  nodetool against node N (nodetool … talks to node 1)
 #   hack/cassandra.sh start-node N       start node N alone (after a kill)
 #   hack/cassandra.sh wipe               stop, then delete all data
 #   hack/cassandra.sh status             one line per node, and nodetool status when JMX answers
@@ -134,6 +135,9 @@ memtable_heap_space: 64MiB
 key_cache_size: 8MiB
 concurrent_compactors: 1
 paxos_variant: v2
+# Failure tests replay the hints of a whole 1 GiB write to a node that comes back; the default (1 MiB/s) would
+# take many minutes.
+hinted_handoff_throttle: 64MiB
 authenticator: ${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}
 authorizer: ${CASSANDRA_AUTHORIZER:-AllowAllAuthorizer}
 YAML
@@ -242,5 +246,6 @@ case "${1:-}" in
   wipe) cmd_stop; rm -rf "$STATE/cassandra"; log "wiped $STATE/cassandra" ;;
   status) cmd_status ;;
   nodetool) shift; nodetool 1 "$@" ;;
+  nodetool-node) shift; n=$1; shift; nodetool "$n" "$@" ;;
   *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

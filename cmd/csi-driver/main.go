@@ -21,6 +21,7 @@ func commands() []command {
 		{"serve", "run the CSI plugin (controller, node or both)", runServe},
 		{"mount", "mount a volume on a directory outside Kubernetes", runMount},
 		{"fdkeeper", "hold FUSE connections so that mounts survive a restart of their server", runFDKeeper},
+		{"fsck", "check (and with --repair repair) a volume's stored invariants", runFsck},
 		{"version", "print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }

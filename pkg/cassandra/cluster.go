@@ -50,6 +50,10 @@ func Connect(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	cc.Consistency = gocql.LocalQuorum
 	cc.SerialConsistency = gocql.LocalSerial
 	cc.QueryObserver, cc.BatchObserver = cfg.QueryObserver, cfg.BatchObserver
+	// Statements marked idempotent are retried on the next node when a node fails them (faults.go); the others
+	// (lightweight transactions, counters) never are: their callers handle an unknown outcome.
+	cc.RetryPolicy = newRetryPolicy()
+	cc.DefaultIdempotence = false
 	if cfg.LocalDC != "" {
 		cc.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(cfg.LocalDC))
 	} else {
@@ -96,7 +100,7 @@ func (c *Cluster) Close() { c.session.Close() }
 func (c *Cluster) Ping(ctx context.Context) error {
 	var v string
 	if err := c.session.Query(`SELECT release_version FROM system.local`).
-		Consistency(gocql.One).ScanContext(ctx, &v); err != nil {
+		Consistency(gocql.One).Idempotent(true).ScanContext(ctx, &v); err != nil {
 		return fmt.Errorf("cassandra: ping: %w", err)
 	}
 	return nil

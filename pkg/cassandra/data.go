@@ -19,6 +19,15 @@ type dataPath interface {
 	Truncate(ctx context.Context, ino, oldSize, newSize uint64) error
 	Delete(ctx context.Context, ino, size uint64) error
 	Invalidate(ino uint64)
+
+	// For Fsck (see chunks/gc.go).
+	WriterID() int64
+	ScanBlocks(ctx context.Context) (map[chunks.BlockID]uint64, error)
+	ScanSlices(ctx context.Context) (chunks.DataScan, error)
+	HasData(ctx context.Context, ino uint64, chunks []uint64) (bool, error)
+	Purge(ctx context.Context, ino uint64, extra []uint64) error
+	DeleteBlocks(ctx context.Context, ids []chunks.BlockID) error
+	BlockExists(ctx context.Context, id chunks.BlockID) (bool, error)
 }
 
 var _ dataPath = (*chunks.Store)(nil)
@@ -31,7 +40,8 @@ func newDataPath(v *Volume, opts OpenOptions) (dataPath, error) {
 	v.comp = chunks.NewCompactor(v.lockInode, v.log)
 	s, err := chunks.New(v.s, v.ks, chunks.Config{ChunkSize: v.spec.ChunkSize, BlockSize: v.spec.BlockSize,
 		Codec: v.spec.Compression, CacheBytes: opts.CacheBytes, Consistency: v.cons, OnManySlices: v.comp.Hint,
-		Counters: opts.CacheCounters})
+		Counters: opts.CacheCounters,
+		Fault:    func(step string) error { return fail("data." + step) }})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +81,8 @@ func (v *Volume) file(ctx context.Context, ino store.Ino) (inode, error) {
 // Write implements store.Data: quota check, the data (immutable blocks plus a slice record), then size and
 // mtime on the inode (compare-and-set, retried) and the usage counter. A crash after the data and before the
 // inode update leaves bytes past the recorded size: invisible, and leaked until the file is deleted.
-func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []byte) (store.Attr, error) {
+func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []byte) (_ store.Attr, err error) {
+	defer shape(&err)
 	n, err := v.file(ctx, ino)
 	if err != nil {
 		return store.Attr{}, err
@@ -140,7 +151,8 @@ func (v *Volume) saw(n inode) {
 }
 
 // Read implements store.Data.
-func (v *Volume) Read(ctx context.Context, ino store.Ino, off uint64, buf []byte) (int, error) {
+func (v *Volume) Read(ctx context.Context, ino store.Ino, off uint64, buf []byte) (_ int, err error) {
+	defer shape(&err)
 	n, err := v.file(ctx, ino)
 	if err != nil {
 		return 0, err
@@ -153,7 +165,8 @@ func (v *Volume) Read(ctx context.Context, ino store.Ino, off uint64, buf []byte
 
 // Fallocate implements store.Data. Nothing is stored: unwritten ranges read as zeros. With FallocKeepSize the
 // range is only checked against the quota.
-func (v *Volume) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off, length uint64) (store.Attr, error) {
+func (v *Volume) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off, length uint64) (_ store.Attr, err error) {
+	defer shape(&err)
 	if mode&^store.FallocKeepSize != 0 {
 		return store.Attr{}, syscall.EOPNOTSUPP
 	}
@@ -182,7 +195,8 @@ func (v *Volume) Fallocate(ctx context.Context, ino store.Ino, mode uint32, off,
 
 // SetAttr implements store.Namespace. A shrinking size zeroes the data past the new end first, then records the
 // size (a crash in between leaves the old size with zeros past the new end).
-func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn) (store.Attr, error) {
+func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn) (_ store.Attr, err error) {
+	defer shape(&err)
 	if in.Valid&store.SetMode != 0 && in.Mode&^uint32(0o7777) != 0 {
 		return store.Attr{}, syscall.EINVAL
 	}
@@ -262,16 +276,17 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 }
 
 // Usage returns the volume's accounting: counters (statistics, cheap to read) plus the root, and the quota.
-func (v *Volume) Usage(ctx context.Context) (store.Usage, error) {
+func (v *Volume) Usage(ctx context.Context) (_ store.Usage, err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return store.Usage{}, err
 	}
 	var bytes, inodes, capacity int64
-	err := v.q(`SELECT bytes, inodes FROM {ks}.usage WHERE k = 'total'`).ScanContext(ctx, &bytes, &inodes)
+	err = v.read(`SELECT bytes, inodes FROM {ks}.usage WHERE k = 'total'`).ScanContext(ctx, &bytes, &inodes)
 	if err != nil && !errors.Is(err, errNotFound) {
 		return store.Usage{}, fmt.Errorf("cassandra: read usage: %w", err)
 	}
-	if err := v.q(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity); err != nil {
+	if err := v.read(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity); err != nil {
 		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", err)
 	}
 	return store.Usage{Bytes: uint64(max(bytes, 0)), Inodes: uint64(max(inodes, 0)) + 1,

@@ -24,7 +24,7 @@ type entry struct {
 // getEntry reads the entry name of parent; ENOENT if missing. serial reads through Paxos.
 func (v *Volume) getEntry(ctx context.Context, parent store.Ino, name string, serial bool) (entry, error) {
 	stmt := `SELECT ino, type FROM {ks}.dentries WHERE parent = ? AND name = ?`
-	q := v.q(stmt, int64(parent), []byte(name))
+	q := v.read(stmt, int64(parent), []byte(name))
 	if serial {
 		q = v.qs(stmt, int64(parent), []byte(name))
 	}
@@ -149,7 +149,7 @@ func (v *Volume) listEntries(ctx context.Context, dir store.Ino, after string, l
 		stmt += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	iter := v.q(stmt, args...).PageSize(1000).WithContext(ctx).Iter()
+	iter := v.read(stmt, args...).PageSize(1000).WithContext(ctx).Iter()
 	var out []store.Dirent
 	var name []byte
 	var ino int64

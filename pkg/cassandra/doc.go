@@ -33,4 +33,17 @@
 // lives on until its last holder releases it; if a holder dies, CleanupStaleSessions (run in the background by
 // one mount at a time, or called directly) finds its stale heartbeat, reclaims what it held and finishes its
 // interrupted renames.
+//
+// # Faults
+//
+// Connect sets a retry policy: a statement marked idempotent (plain reads and writes, chosen where each statement
+// is built: q, read, put, qs in volume.go) is retried at once on the next node when a node fails it, so a dead
+// coordinator costs a retry, not an error; lightweight transactions and counter updates are never retried by the
+// driver (their callers read back). Whatever error remains reaches the caller of a Volume method as an errno:
+// the deliberate ones (ENOENT, ENOSPC, ...) as they are, everything else (timeouts, unavailability, reset
+// connections) as EIO (faults.go), never ECONNRESET or another errno of the driver's sockets.
+//
+// Fsck also checks file data: data of inodes that do not exist is purged, and blocks that no slice names are
+// deleted once the session that wrote them is gone (fsck_data.go). Every finding is looked at again before it is
+// reported, so a check (without repair) may run beside live mounts. The csi-driver fsck command wraps it.
 package cassandra

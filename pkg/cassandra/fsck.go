@@ -18,9 +18,13 @@ type FsckReport struct {
 	DanglingEntries int      // entries whose inode or directory does not exist
 	NlinkFixed      int      // inodes whose nlink did not match their entries
 	Orphans         int      // unreachable inodes not held open (reclaimed with repair)
+	DataOrphans     int      // inodes that do not exist but have data (purged with repair)
+	LeakedBlocks    int      // blocks no slice names, of writers whose session is gone (deleted with repair)
+	InFlightBlocks  int      // blocks no slice names, of live sessions (a write in flight: left alone)
 	UsageFixed      bool     // the usage counters did not match the inodes
 	Repaired        bool     // repair was requested
 	Problems        []string // one line per problem found
+	Notes           []string // findings that are not problems
 }
 
 // Clean reports whether no problem was found.
@@ -33,7 +37,10 @@ func (r *FsckReport) problem(format string, args ...any) {
 // Fsck checks the stored invariants of the whole volume: every entry names an existing inode of its type in an
 // existing directory; every inode's nlink equals its entries (directories: 2 + subdirectories); every
 // directory has one entry and a correct parent pointer; no inode is unreachable unless a session holds it open;
-// no directory is left sealed; no intent is pending; the usage counters match. With repair it first finishes
+// no directory is left sealed; no intent is pending; the usage counters match; no file data exists for an inode
+// that does not; no block is left that no slice names, unless its writer's session is live (fsck_data.go). What a
+// scan finds is looked at again before it is reported, so Fsck without repair may run beside live mounts
+// (an inode caught at the moment of its reclaim can still be reported). With repair it first finishes
 // pending intents, then fixes what it finds, repeating until a pass finds nothing (reclaiming an orphan
 // directory orphans its children). Repair assumes the volume is quiescent (no mutation in flight on any mount):
 // run it from a maintenance job, not beside live writers.
@@ -65,6 +72,10 @@ func (v *Volume) Fsck(ctx context.Context, repair bool) (FsckReport, error) {
 		total.DanglingEntries += r.DanglingEntries
 		total.NlinkFixed += r.NlinkFixed
 		total.Orphans += r.Orphans
+		total.DataOrphans += r.DataOrphans
+		total.LeakedBlocks += r.LeakedBlocks
+		total.InFlightBlocks = r.InFlightBlocks
+		total.Notes = r.Notes
 		total.UsageFixed = total.UsageFixed || r.UsageFixed
 		total.Problems = append(total.Problems, r.Problems...)
 		if !repair || r.Clean() {
@@ -75,7 +86,7 @@ func (v *Volume) Fsck(ctx context.Context, repair bool) (FsckReport, error) {
 }
 
 func (v *Volume) intentSessions(ctx context.Context) ([]string, error) {
-	iter := v.q(`SELECT DISTINCT sid FROM {ks}.intents`).WithContext(ctx).Iter()
+	iter := v.read(`SELECT DISTINCT sid FROM {ks}.intents`).WithContext(ctx).Iter()
 	var sids []string
 	var sid string
 	for iter.Scan(&sid) {
@@ -92,6 +103,13 @@ type fsckEntry struct {
 
 func (v *Volume) fsckPass(ctx context.Context, repair bool) (FsckReport, error) {
 	var r FsckReport
+	data, err := v.scanData(ctx) // before the inodes: see dataWithoutInode
+	if err != nil {
+		return r, err
+	}
+	if err := fail("fsck.data"); err != nil {
+		return r, err
+	}
 	inodes, err := v.scanInodes(ctx)
 	if err != nil {
 		return r, err
@@ -112,12 +130,18 @@ func (v *Volume) fsckPass(ctx context.Context, repair bool) (FsckReport, error) 
 		r.problem("session %s has unfinished intents", sid)
 	}
 	r.Inodes, r.Entries = len(inodes), len(entries)
+	if err := v.checkData(ctx, data, inodes, repair, &r); err != nil {
+		return r, err
+	}
 	refs := map[store.Ino]int{}
 	subdirs := map[store.Ino]int{}
 	parentOf := map[store.Ino]store.Ino{}
 	for _, e := range entries {
 		d, dok := inodes[e.parent]
 		n, nok := inodes[e.ino]
+		if (!dok || !nok) && !v.stillDangling(ctx, e) {
+			continue // created or removed since the scans
+		}
 		switch {
 		case !dok || d.Type != store.TypeDir || d.Nlink == 0:
 			r.DanglingEntries++
@@ -194,6 +218,9 @@ func (v *Volume) fsckPass(ctx context.Context, repair bool) (FsckReport, error) 
 				}
 				continue
 			}
+			if !v.stillOrphan(ctx, n) {
+				continue
+			}
 			r.Orphans++
 			r.problem("inode %d (type %d, nlink %d) is unreachable", ino, n.Type, n.Nlink)
 			if repair {
@@ -241,6 +268,33 @@ func (v *Volume) fsckPass(ctx context.Context, repair bool) (FsckReport, error) 
 	return r, nil
 }
 
+// stillDangling looks again at an entry whose directory or inode the scans did not see: it must still name the
+// same inode, and that inode or the directory must still be missing.
+func (v *Volume) stillDangling(ctx context.Context, e fsckEntry) bool {
+	cur, err := v.getEntry(ctx, e.parent, e.name, true)
+	if err != nil || cur.ino != e.ino {
+		return err != nil && !errors.Is(err, syscall.ENOENT) // unreadable: report what the scan saw
+	}
+	_, ierr := v.readInode(ctx, e.ino, true)
+	d, derr := v.readInode(ctx, e.parent, true)
+	return errors.Is(ierr, syscall.ENOENT) || errors.Is(derr, syscall.ENOENT) || derr == nil && d.Nlink == 0
+}
+
+// stillOrphan looks again at an inode no entry named and no session held open in the scans: it must be
+// unchanged (same version: no operation touched it since) and still not held open.
+func (v *Volume) stillOrphan(ctx context.Context, n inode) bool {
+	cur, err := v.readInode(ctx, n.Ino, true)
+	if err != nil {
+		return !errors.Is(err, syscall.ENOENT)
+	}
+	if cur.ver != n.ver {
+		return false
+	}
+	var sid string
+	err = v.read(`SELECT sid FROM {ks}.opens WHERE ino = ? LIMIT 1`, int64(n.Ino)).ScanContext(ctx, &sid)
+	return errors.Is(err, gocql.ErrNotFound)
+}
+
 func (v *Volume) setNlink(ctx context.Context, ino store.Ino, nlink uint32) error {
 	_, err := v.updateInode(ctx, ino, func(n *inode) error {
 		n.Nlink = nlink
@@ -250,13 +304,13 @@ func (v *Volume) setNlink(ctx context.Context, ino store.Ino, nlink uint32) erro
 }
 
 func (v *Volume) scanInodes(ctx context.Context) (map[store.Ino]inode, error) {
-	iter := v.q(`SELECT ino, type, nlink, size, parent FROM {ks}.inodes`).PageSize(1000).WithContext(ctx).Iter()
+	iter := v.read(`SELECT ino, ver, type, nlink, size, parent FROM {ks}.inodes`).PageSize(1000).WithContext(ctx).Iter()
 	out := map[store.Ino]inode{}
-	var ino, size, parent int64
+	var ino, ver, size, parent int64
 	var typ, nlink int
-	for iter.Scan(&ino, &typ, &nlink, &size, &parent) {
+	for iter.Scan(&ino, &ver, &typ, &nlink, &size, &parent) {
 		out[store.Ino(ino)] = inode{Attr: store.Attr{Ino: store.Ino(ino), Type: store.FileType(typ),
-			Nlink: uint32(nlink), Size: uint64(size)}, parent: store.Ino(parent)}
+			Nlink: uint32(nlink), Size: uint64(size)}, ver: ver, parent: store.Ino(parent)}
 	}
 	if err := iter.Close(); err != nil {
 		return nil, fmt.Errorf("cassandra: scan inodes: %w", err)
@@ -265,7 +319,7 @@ func (v *Volume) scanInodes(ctx context.Context) (map[store.Ino]inode, error) {
 }
 
 func (v *Volume) scanEntries(ctx context.Context) ([]fsckEntry, map[store.Ino]bool, error) {
-	iter := v.q(`SELECT parent, name, ino, type, sealed FROM {ks}.dentries`).PageSize(1000).WithContext(ctx).Iter()
+	iter := v.read(`SELECT parent, name, ino, type, sealed FROM {ks}.dentries`).PageSize(1000).WithContext(ctx).Iter()
 	var out []fsckEntry
 	sealed := map[store.Ino]bool{}
 	var parent, ino int64
@@ -288,7 +342,7 @@ func (v *Volume) scanEntries(ctx context.Context) ([]fsckEntry, map[store.Ino]bo
 }
 
 func (v *Volume) openInodes(ctx context.Context) (map[store.Ino]bool, error) {
-	iter := v.q(`SELECT DISTINCT ino FROM {ks}.opens`).WithContext(ctx).Iter()
+	iter := v.read(`SELECT DISTINCT ino FROM {ks}.opens`).WithContext(ctx).Iter()
 	out := map[store.Ino]bool{}
 	var ino int64
 	for iter.Scan(&ino) {

@@ -51,7 +51,7 @@ func nonce() int64 {
 
 // readInode reads ino; serial reads through Paxos (needed after a lost compare-and-set). ENOENT if missing.
 func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (inode, error) {
-	q := v.q(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
+	q := v.read(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
 	if serial {
 		q = v.qs(`SELECT `+inodeCols+` FROM {ks}.inodes WHERE ino = ?`, int64(ino))
 	}
@@ -163,7 +163,7 @@ func (v *Volume) deleteInode(ctx context.Context, ino store.Ino) error {
 	if _, _, err := cas(ctx, v.q(`DELETE FROM {ks}.inodes WHERE ino = ? IF EXISTS`, int64(ino))); err != nil {
 		return fmt.Errorf("cassandra: delete inode %d: %w", ino, err)
 	}
-	if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).ExecContext(ctx); err != nil {
+	if err := v.put(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: delete xattrs of %d: %w", ino, err)
 	}
 	return nil
@@ -195,4 +195,14 @@ func initVolumeRows(ctx context.Context, s *gocql.Session, ks string) error {
 		return fmt.Errorf("cassandra: create allocator of %s: %w", ks, err)
 	}
 	return nil
+}
+
+// SetFailpoint installs fn as the fault-injection hook and returns a function that removes it. It is for fault
+// tests only (such as those of the fsck command): fn is called with the name of each step of the multi-partition
+// operations (docs/design.md, "Crash safety") and of the data path ("data.write.blocks": blocks stored, slices
+// not yet), and an error it returns stops the operation there as a crash would. Not safe to call while
+// operations run.
+func SetFailpoint(fn func(step string) error) (restore func()) {
+	failpoint = fn
+	return func() { failpoint = nil }
 }

@@ -37,7 +37,7 @@ func (v *Volume) writeIntent(ctx context.Context, in intent) (string, error) {
 		return "", err
 	}
 	id := gocql.TimeUUID()
-	if err := v.q(`INSERT INTO {ks}.intents (sid, id, op, args) VALUES (?, ?, ?, ?)`, v.sid, id, in.Op,
+	if err := v.put(`INSERT INTO {ks}.intents (sid, id, op, args) VALUES (?, ?, ?, ?)`, v.sid, id, in.Op,
 		string(args)).ExecContext(ctx); err != nil {
 		return "", fmt.Errorf("cassandra: record intent: %w", err)
 	}
@@ -49,7 +49,7 @@ func (v *Volume) deleteIntent(ctx context.Context, sid, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.q(`DELETE FROM {ks}.intents WHERE sid = ? AND id = ?`, sid, u).ExecContext(ctx); err != nil {
+	if err := v.put(`DELETE FROM {ks}.intents WHERE sid = ? AND id = ?`, sid, u).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: delete intent: %w", err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (v *Volume) replayIntents(ctx context.Context, sid string) error {
 }
 
 func (v *Volume) replaySession(ctx context.Context, sid string) (int, error) {
-	iter := v.q(`SELECT id, args FROM {ks}.intents WHERE sid = ?`, sid).WithContext(ctx).Iter()
+	iter := v.read(`SELECT id, args FROM {ks}.intents WHERE sid = ?`, sid).WithContext(ctx).Iter()
 	var ins []intent
 	var id gocql.UUID
 	var args string

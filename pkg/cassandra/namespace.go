@@ -13,7 +13,8 @@ import (
 const MaxSymlinkLen = 4095
 
 // GetAttr implements store.Namespace.
-func (v *Volume) GetAttr(ctx context.Context, ino store.Ino) (store.Attr, error) {
+func (v *Volume) GetAttr(ctx context.Context, ino store.Ino) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return store.Attr{}, err
 	}
@@ -41,7 +42,8 @@ func (v *Volume) dir(ctx context.Context, ino store.Ino) (inode, error) {
 
 // Lookup implements store.Namespace. The entry is read first: only a miss needs the parent's inode (to tell
 // ENOTDIR from ENOENT), since only live directories have entries.
-func (v *Volume) Lookup(ctx context.Context, parent store.Ino, name string) (store.Attr, error) {
+func (v *Volume) Lookup(ctx context.Context, parent store.Ino, name string) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
@@ -90,7 +92,8 @@ func checkNewNode(n store.NewNode) error {
 // Mknod implements store.Namespace. Order: inode row, entry (the commit point), usage, parent. A crash before
 // the entry leaves an unreachable inode (leaked space, reclaimed by Fsck); after it, at worst the parent's
 // nlink and mtime are stale (Fsck corrects nlink).
-func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn store.NewNode) (store.Attr, error) {
+func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn store.NewNode) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
@@ -201,7 +204,8 @@ func (v *Volume) touchDirFrom(ctx context.Context, d *inode, t int64, dlink int)
 
 // Link implements store.Namespace. Order: nlink+1, then the entry; a crash in between leaves nlink one too high
 // (Fsck corrects it), never an entry without its count.
-func (v *Volume) Link(ctx context.Context, ino store.Ino, parent store.Ino, name string) (store.Attr, error) {
+func (v *Volume) Link(ctx context.Context, ino store.Ino, parent store.Ino, name string) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
@@ -277,7 +281,8 @@ func (v *Volume) dropLink(ctx context.Context, ino store.Ino, t int64) (inode, e
 
 // Unlink implements store.Namespace. Order: the entry (the commit point), then nlink-1 and reclaim; a crash in
 // between leaves nlink one too high (leaked space until Fsck).
-func (v *Volume) Unlink(ctx context.Context, parent store.Ino, name string) (store.Attr, error) {
+func (v *Volume) Unlink(ctx context.Context, parent store.Ino, name string) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
@@ -315,7 +320,8 @@ func (v *Volume) Unlink(ctx context.Context, parent store.Ino, name string) (sto
 // Rmdir implements store.Namespace. Order: seal and check empty, remove the entry (the commit point), parent
 // nlink-1, then the inode and its partition. A crash after the entry leaves an unreachable empty directory
 // (Fsck reclaims it) and possibly the parent's nlink one too high (Fsck corrects it).
-func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) error {
+func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) (err error) {
+	defer shape(&err)
 	if err := store.CheckName(name); err != nil {
 		return err
 	}
@@ -357,7 +363,8 @@ func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) error
 
 // ReadDir implements store.Namespace. A limit of 0 or less means no limit. The directory's inode is read only
 // when the page is empty (to report ENOTDIR or ENOENT).
-func (v *Volume) ReadDir(ctx context.Context, dir store.Ino, after string, limit int) ([]store.Dirent, error) {
+func (v *Volume) ReadDir(ctx context.Context, dir store.Ino, after string, limit int) (_ []store.Dirent, err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -374,7 +381,8 @@ func (v *Volume) ReadDir(ctx context.Context, dir store.Ino, after string, limit
 }
 
 // Readlink implements store.Namespace.
-func (v *Volume) Readlink(ctx context.Context, ino store.Ino) (string, error) {
+func (v *Volume) Readlink(ctx context.Context, ino store.Ino) (_ string, err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return "", err
 	}

@@ -158,7 +158,7 @@ func (c *Cluster) DeleteVolume(ctx context.Context, id string) error {
 
 // ListVolumes returns every completely created volume, sorted by id.
 func (c *Cluster) ListVolumes(ctx context.Context) ([]VolumeInfo, error) {
-	iter := c.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces`).WithContext(ctx).Iter()
+	iter := c.session.Query(`SELECT keyspace_name FROM system_schema.keyspaces`).Idempotent(true).WithContext(ctx).Iter()
 	var names []string
 	var name string
 	for iter.Scan(&name) {
@@ -210,7 +210,7 @@ func (c *Cluster) ExpandVolume(ctx context.Context, id string, capacity uint64) 
 func (c *Cluster) readInfo(ctx context.Context, ks string) (VolumeInfo, error) {
 	row := map[string]any{}
 	err := c.session.Query(cql(ks, `SELECT id, spec, capacity, created_at, schema_version FROM {ks}.meta WHERE k = ?`),
-		metaKey).Consistency(gocql.LocalSerial).MapScanContext(ctx, row)
+		metaKey).Consistency(gocql.LocalSerial).Idempotent(true).MapScanContext(ctx, row)
 	if err != nil {
 		if errors.Is(err, gocql.ErrNotFound) || isUnconfigured(err) {
 			return VolumeInfo{}, fmt.Errorf("%w: keyspace %s", ErrVolumeNotFound, ks)

@@ -24,7 +24,8 @@ const renameLock = "rename"
 // is removed, then parents' nlink and the moved directory's parent pointer, then the replaced inode's link, then
 // the intent is deleted. A crash before the commit point leaves the old state; after it, both names may refer to
 // the source until the intent is replayed (CleanupStaleSessions, Fsck), which finishes the move.
-func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) error {
+func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string, newParent store.Ino, newName string, flags uint32) (err error) {
+	defer shape(&err)
 	if err := store.CheckName(oldName); err != nil {
 		return err
 	}

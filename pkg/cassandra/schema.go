@@ -67,7 +67,7 @@ func cql(ks, stmt string) string {
 func migrate(ctx context.Context, s *gocql.Session, ks string) (int, error) {
 	var cur int
 	if err := s.Query(cql(ks, `SELECT schema_version FROM {ks}.meta WHERE k = ?`), metaKey).
-		Consistency(gocql.LocalSerial).ScanContext(ctx, &cur); err != nil {
+		Consistency(gocql.LocalSerial).Idempotent(true).ScanContext(ctx, &cur); err != nil {
 		return 0, fmt.Errorf("cassandra: read schema version of %s: %w", ks, err)
 	}
 	for _, m := range migrations {

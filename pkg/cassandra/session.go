@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"syscall"
@@ -22,15 +23,33 @@ func (v *Volume) heartbeat(ctx context.Context, first bool) error {
 	t := time.Now().UTC()
 	var err error
 	if first {
-		err = v.q(`INSERT INTO {ks}.sessions (sid, started, heartbeat, info) VALUES (?, ?, ?, ?)`,
-			v.sid, t, t, "").ExecContext(ctx)
+		err = v.put(`INSERT INTO {ks}.sessions (sid, started, heartbeat, info) VALUES (?, ?, ?, ?)`,
+			v.sid, t, t, sessionInfo{Writer: v.data.WriterID()}.String()).ExecContext(ctx)
 	} else {
-		err = v.q(`UPDATE {ks}.sessions SET heartbeat = ? WHERE sid = ?`, t, v.sid).ExecContext(ctx)
+		err = v.put(`UPDATE {ks}.sessions SET heartbeat = ? WHERE sid = ?`, t, v.sid).ExecContext(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("cassandra: session heartbeat: %w", err)
 	}
 	return nil
+}
+
+// sessionInfo is the info column of a session row (JSON). Writer is the id of the session's data path
+// (chunks.Store.WriterID): the namespace of the blocks it writes, which Fsck must not collect while the
+// session lives.
+type sessionInfo struct {
+	Writer int64 `json:"writer,omitempty"`
+}
+
+func (i sessionInfo) String() string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+func parseSessionInfo(s string) sessionInfo {
+	var i sessionInfo
+	_ = json.Unmarshal([]byte(s), &i) // older sessions wrote "": no writer known
+	return i
 }
 
 func (v *Volume) heartbeatLoop(ctx context.Context) {
@@ -62,7 +81,8 @@ func (v *Volume) heartbeatLoop(ctx context.Context) {
 }
 
 // Open implements store.Sessions.
-func (v *Volume) Open(ctx context.Context, ino store.Ino) (store.Attr, error) {
+func (v *Volume) Open(ctx context.Context, ino store.Ino) (_ store.Attr, err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return store.Attr{}, err
 	}
@@ -72,8 +92,8 @@ func (v *Volume) Open(ctx context.Context, ino store.Ino) (store.Attr, error) {
 	v.mu.Unlock()
 	if first {
 		err := errors.Join(
-			v.q(`INSERT INTO {ks}.opens (ino, sid) VALUES (?, ?)`, int64(ino), v.sid).ExecContext(ctx),
-			v.q(`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, v.sid, int64(ino)).ExecContext(ctx))
+			v.put(`INSERT INTO {ks}.opens (ino, sid) VALUES (?, ?)`, int64(ino), v.sid).ExecContext(ctx),
+			v.put(`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, v.sid, int64(ino)).ExecContext(ctx))
 		if err != nil {
 			v.undoOpen(ino)
 			return store.Attr{}, fmt.Errorf("cassandra: record open: %w", err)
@@ -99,7 +119,8 @@ func (v *Volume) undoOpen(ino store.Ino) (last bool) {
 }
 
 // Release implements store.Sessions. Releasing an inode this session does not hold open is EBADF.
-func (v *Volume) Release(ctx context.Context, ino store.Ino) error {
+func (v *Volume) Release(ctx context.Context, ino store.Ino) (err error) {
+	defer shape(&err)
 	if err := v.checkOpen(); err != nil {
 		return err
 	}
@@ -117,10 +138,10 @@ func (v *Volume) Release(ctx context.Context, ino store.Ino) error {
 
 // dropOpen removes session sid's open record of ino, then reclaims ino if it has no link and no other holder.
 func (v *Volume) dropOpen(ctx context.Context, sid string, ino store.Ino) error {
-	if err := v.q(`DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, int64(ino), sid).ExecContext(ctx); err != nil {
+	if err := v.put(`DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, int64(ino), sid).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: drop open record: %w", err)
 	}
-	if err := v.q(`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, sid, int64(ino)).ExecContext(ctx); err != nil {
+	if err := v.put(`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, sid, int64(ino)).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: drop open record: %w", err)
 	}
 	n, err := v.readInode(ctx, ino, true)
@@ -141,7 +162,7 @@ func (v *Volume) dropOpen(ctx context.Context, sid string, ino store.Ino) error 
 // caller whose row delete applies uncounts it, so two concurrent reclaimers count it once.
 func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
 	var sid string
-	err := v.q(`SELECT sid FROM {ks}.opens WHERE ino = ? LIMIT 1`, int64(n.Ino)).ScanContext(ctx, &sid)
+	err := v.read(`SELECT sid FROM {ks}.opens WHERE ino = ? LIMIT 1`, int64(n.Ino)).ScanContext(ctx, &sid)
 	if err == nil {
 		return nil // still open somewhere: the last Release reclaims it
 	}
@@ -191,7 +212,7 @@ func (v *Volume) reclaim(ctx context.Context, n inode) error {
 			}
 			continue
 		}
-		if err := v.q(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(cur.Ino)).ExecContext(ctx); err != nil {
+		if err := v.put(`DELETE FROM {ks}.xattrs WHERE ino = ?`, int64(cur.Ino)).ExecContext(ctx); err != nil {
 			return fmt.Errorf("cassandra: delete xattrs of %d: %w", cur.Ino, err)
 		}
 		var bytes int64
@@ -255,7 +276,7 @@ func (v *Volume) cleanupStale(ctx context.Context, timeout time.Duration, wait b
 // that appear only in session_opens (a session row already gone).
 func (v *Volume) sessions(ctx context.Context, cutoff time.Time) (live, stale []string, err error) {
 	seen := map[string]bool{}
-	iter := v.q(`SELECT sid, heartbeat FROM {ks}.sessions`).WithContext(ctx).Iter()
+	iter := v.read(`SELECT sid, heartbeat FROM {ks}.sessions`).WithContext(ctx).Iter()
 	var sid string
 	var hb time.Time
 	for iter.Scan(&sid, &hb) {
@@ -269,7 +290,7 @@ func (v *Volume) sessions(ctx context.Context, cutoff time.Time) (live, stale []
 	if err := iter.Close(); err != nil {
 		return nil, nil, fmt.Errorf("cassandra: list sessions: %w", err)
 	}
-	iter = v.q(`SELECT DISTINCT sid FROM {ks}.session_opens`).WithContext(ctx).Iter()
+	iter = v.read(`SELECT DISTINCT sid FROM {ks}.session_opens`).WithContext(ctx).Iter()
 	for iter.Scan(&sid) {
 		if !seen[sid] {
 			seen[sid] = true
@@ -284,7 +305,7 @@ func (v *Volume) sessions(ctx context.Context, cutoff time.Time) (live, stale []
 
 // endSession drops everything stale session sid held and its row.
 func (v *Volume) endSession(ctx context.Context, sid string) error {
-	iter := v.q(`SELECT ino FROM {ks}.session_opens WHERE sid = ?`, sid).WithContext(ctx).Iter()
+	iter := v.read(`SELECT ino FROM {ks}.session_opens WHERE sid = ?`, sid).WithContext(ctx).Iter()
 	var inos []store.Ino
 	var ino int64
 	for iter.Scan(&ino) {
@@ -301,5 +322,5 @@ func (v *Volume) endSession(ctx context.Context, sid string) error {
 	if err := v.replayIntents(ctx, sid); err != nil {
 		return err
 	}
-	return v.q(`DELETE FROM {ks}.sessions WHERE sid = ?`, sid).ExecContext(ctx)
+	return v.put(`DELETE FROM {ks}.sessions WHERE sid = ?`, sid).ExecContext(ctx)
 }

@@ -149,7 +149,7 @@ func (v *Volume) Close() error {
 	for ino := range opens {
 		errs = append(errs, v.dropOpen(ctx, v.sid, ino))
 	}
-	errs = append(errs, v.q(`DELETE FROM {ks}.sessions WHERE sid = ?`, v.sid).ExecContext(ctx))
+	errs = append(errs, v.put(`DELETE FROM {ks}.sessions WHERE sid = ?`, v.sid).ExecContext(ctx))
 	return errors.Join(errs...)
 }
 
@@ -162,12 +162,32 @@ func (v *Volume) checkOpen() error {
 	return nil
 }
 
-// q prepares a statement on the volume keyspace with the volume's consistency levels.
+// Statements are built by one of four helpers, and the helper says whether the driver may retry the statement
+// on another node after a failure (gocql retries only statements marked idempotent; see Connect):
+//
+//   - q: not idempotent, never retried by the driver: lightweight transactions (their callers resolve an
+//     unknown outcome by reading back) and counter updates (a retry could count twice).
+//   - read: a plain read at the volume's consistency; idempotent.
+//   - qs: a read through Paxos (SERIAL); idempotent (running it twice commits nothing new).
+//   - put: a plain write or delete whose repetition leaves the same row (immutable rows, rows keyed by the
+//     caller's own unique id, overwrites of a cell with the same value, deletions); idempotent.
+
+// q prepares a statement on the volume keyspace with the volume's consistency levels, not idempotent.
 func (v *Volume) q(stmt string, args ...any) *gocql.Query {
-	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.cons).SerialConsistency(v.serial)
+	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.cons).SerialConsistency(v.serial).Idempotent(false)
 }
 
-// qs is q for reads that must see every committed LWT (SERIAL read).
+// read prepares a plain read (idempotent).
+func (v *Volume) read(stmt string, args ...any) *gocql.Query {
+	return v.q(stmt, args...).Idempotent(true)
+}
+
+// put prepares a plain write that may safely be applied twice (idempotent).
+func (v *Volume) put(stmt string, args ...any) *gocql.Query {
+	return v.q(stmt, args...).Idempotent(true)
+}
+
+// qs prepares a read that must see every committed LWT (SERIAL read; idempotent).
 func (v *Volume) qs(stmt string, args ...any) *gocql.Query {
-	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.serial)
+	return v.s.Query(cql(v.ks, stmt), args...).Consistency(v.serial).Idempotent(true)
 }

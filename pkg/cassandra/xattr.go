@@ -25,7 +25,8 @@ func checkXattrName(name string) error {
 }
 
 // GetXattr implements store.Xattrs.
-func (v *Volume) GetXattr(ctx context.Context, ino store.Ino, name string) ([]byte, error) {
+func (v *Volume) GetXattr(ctx context.Context, ino store.Ino, name string) (_ []byte, err error) {
+	defer shape(&err)
 	if err := checkXattrName(name); err != nil {
 		return nil, err
 	}
@@ -33,7 +34,7 @@ func (v *Volume) GetXattr(ctx context.Context, ino store.Ino, name string) ([]by
 		return nil, err
 	}
 	var val []byte
-	err := v.q(`SELECT value FROM {ks}.xattrs WHERE ino = ? AND name = ?`, int64(ino), []byte(name)).
+	err = v.read(`SELECT value FROM {ks}.xattrs WHERE ino = ? AND name = ?`, int64(ino), []byte(name)).
 		ScanContext(ctx, &val)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return nil, syscall.ENODATA
@@ -48,7 +49,8 @@ func (v *Volume) GetXattr(ctx context.Context, ino store.Ino, name string) ([]by
 }
 
 // SetXattr implements store.Xattrs.
-func (v *Volume) SetXattr(ctx context.Context, ino store.Ino, name string, value []byte, flags uint32) error {
+func (v *Volume) SetXattr(ctx context.Context, ino store.Ino, name string, value []byte, flags uint32) (err error) {
+	defer shape(&err)
 	if err := checkXattrName(name); err != nil {
 		return err
 	}
@@ -74,7 +76,6 @@ func (v *Volume) SetXattr(ctx context.Context, ino store.Ino, name string, value
 			value, int64(ino), []byte(name)))
 		return ok, err
 	}
-	var err error
 	switch flags {
 	case store.XattrCreate:
 		var ok bool
@@ -113,11 +114,12 @@ func (v *Volume) touchCtime(ctx context.Context, ino store.Ino) error {
 }
 
 // ListXattr implements store.Xattrs.
-func (v *Volume) ListXattr(ctx context.Context, ino store.Ino) ([]string, error) {
+func (v *Volume) ListXattr(ctx context.Context, ino store.Ino) (_ []string, err error) {
+	defer shape(&err)
 	if _, err := v.GetAttr(ctx, ino); err != nil {
 		return nil, err
 	}
-	iter := v.q(`SELECT name FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).WithContext(ctx).Iter()
+	iter := v.read(`SELECT name FROM {ks}.xattrs WHERE ino = ?`, int64(ino)).WithContext(ctx).Iter()
 	names := []string{}
 	var name []byte
 	for iter.Scan(&name) {
@@ -130,7 +132,8 @@ func (v *Volume) ListXattr(ctx context.Context, ino store.Ino) ([]string, error)
 }
 
 // RemoveXattr implements store.Xattrs.
-func (v *Volume) RemoveXattr(ctx context.Context, ino store.Ino, name string) error {
+func (v *Volume) RemoveXattr(ctx context.Context, ino store.Ino, name string) (err error) {
+	defer shape(&err)
 	if err := checkXattrName(name); err != nil {
 		return err
 	}

@@ -34,10 +34,15 @@ func envList(name, def string) []string {
 	return strings.Split(def, ",")
 }
 
+// hackPath is the path of a script in hack/.
+func hackPath(script string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "hack", script)
+}
+
 func hack(t *testing.T, script string, args ...string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "hack", script)
+	path := hackPath(script)
 	out, err := exec.Command(path, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", script, args, err, out)

@@ -60,6 +60,10 @@ type Config struct {
 	Now func() time.Time
 	// Counters, if set, count cache lookups as they happen (for metrics; Stats has the same totals).
 	Counters CacheCounters
+	// Fault, if set (fault-injection tests only), is called between the steps of an operation with the step's
+	// name ("write.blocks": a Write stored its blocks and has not inserted its slices); an error stops the
+	// operation there, as a crash would, and is returned.
+	Fault func(step string) error
 }
 
 // Counter counts events. A prometheus.Counter is one; Inc must be safe for concurrent use and cheap.

@@ -99,8 +99,16 @@
 // Read the caller's buffer and at most Parallelism blocks outside the cache, Compact Parallelism blocks, and the
 // caches are bounded (CacheBytes of blocks, ListCacheSlices slice records).
 //
-// # Not done here
+// # Garbage
 //
 // Blocks orphaned by a crash between block and slice writes, or by a compaction cut short, are not collected
-// (they carry their inode; an offline check can find blocks no slice refers to).
+// here: ScanBlocks, ScanSlices, BlockExists, DeleteBlocks and Purge (gc.go) let pkg/cassandra's Fsck find blocks
+// no slice names and delete those whose writer (WriterID) is gone. Only a block's writer ever names it in a
+// slice, which is what makes that safe.
+//
+// # Faults
+//
+// Every statement is idempotent (rows are written once with explicit write times, deletions too), so each is
+// marked so and the driver may retry it on another node. Config.Fault lets tests stop a Write between its blocks
+// and its slices.
 package chunks

@@ -18,6 +18,7 @@ import (
 type Store struct {
 	session *gocql.Session
 	cfg     Config
+	ks      string
 	q       queries
 	writer  int64        // this Store's random id: slice tiebreak and block namespace
 	seq     atomic.Int64 // next block sequence number
@@ -53,6 +54,7 @@ func New(session *gocql.Session, keyspace string, cfg Config) (*Store, error) {
 	s := &Store{
 		session: session,
 		cfg:     cfg,
+		ks:      keyspace,
 		q:       newQueries(keyspace),
 		writer:  randomID(),
 		codecs:  cs,
@@ -124,6 +126,14 @@ func (s *Store) WriterID() int64 { return s.writer }
 
 // ChunkSize returns the configured chunk size.
 func (s *Store) ChunkSize() uint64 { return s.cfg.ChunkSize }
+
+// fault calls the Fault hook of the configuration (tests), if any.
+func (s *Store) fault(step string) error {
+	if s.cfg.Fault == nil {
+		return nil
+	}
+	return s.cfg.Fault(step)
+}
 
 func (s *Store) query(ctx context.Context, stmt string, vals ...any) *gocql.Query {
 	s.roundTrips.Add(1)

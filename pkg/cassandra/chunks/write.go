@@ -3,6 +3,7 @@ package chunks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -78,6 +79,9 @@ func (s *Store) Write(ctx context.Context, ino uint64, off uint64, data []byte) 
 		return s.putBlock(ctx, ino, pc.sl.block(i), raw, s.clock.next())
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.fault("write.blocks"); err != nil {
 		return err
 	}
 	// Then append the slices, each stamped just before its insert.
@@ -230,12 +234,16 @@ func (s *Store) deleteSlices(ctx context.Context, ino, chunk uint64, l []slice, 
 	for i := 0; i < len(rows) || !rangeDone; i += perBatch {
 		b := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(s.cfg.Consistency).
 			WithTimestamp(s.deleteTime())
+		// Deletions with an explicit write time: applying the batch twice changes nothing (idempotent, so the
+		// driver may retry it on another node).
 		if !rangeDone {
-			b.Query(s.q.deleteBefore, int64(ino), int64(chunk), below)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.q.deleteBefore,
+				Args: []any{int64(ino), int64(chunk), below}, Idempotent: true})
 			rangeDone = true
 		}
 		for _, sl := range rows[min(i, len(rows)):min(len(rows), i+perBatch)] {
-			b.Query(s.q.deleteSlice, int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen)
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.q.deleteSlice,
+				Args: []any{int64(ino), int64(chunk), sl.key.ts, sl.key.writer, sl.key.gen}, Idempotent: true})
 		}
 		s.roundTrips.Add(1)
 		if err := b.Exec(); err != nil {
@@ -282,10 +290,21 @@ func without(l, gone []slice) []slice {
 // from the chunk index, so size (the last known size) is not needed and a sparse file costs what it holds.
 // Blocks go first, then the slice partitions, then the index, so a Delete cut short can simply run again.
 func (s *Store) Delete(ctx context.Context, ino uint64, size uint64) error {
+	return s.deleteChunks(ctx, ino, nil)
+}
+
+// deleteChunks deletes the blocks and slices of the indexed chunks of ino and of the extra chunks, then the
+// index.
+func (s *Store) deleteChunks(ctx context.Context, ino uint64, extra []uint64) error {
 	defer s.lists.invalidate(ino)
 	chunks, err := s.indexed(ctx, ino, 0, 1<<63-1)
 	if err != nil {
 		return err
+	}
+	for _, c := range extra {
+		if !slices.Contains(chunks, c) {
+			chunks = append(chunks, c)
+		}
 	}
 	err = parallel(ctx, len(chunks), s.cfg.Parallelism, func(ctx context.Context, i int) error {
 		l, err := s.loadList(ctx, ino, chunks[i])
