@@ -66,7 +66,7 @@ if [[ ${CASSFS_SKIP_MULTINODE:-} != 1 ]]; then
   export CASSFS_STATE=$STATE/multi
   if hack/cassandra.sh start 3 && hack/zookeeper.sh start 3; then
     step "go test -tags multinode"
-    go test -json -count=1 -timeout 20m -tags multinode ./test/multinode/ 2>&1 |
+    go test -json -count=1 -timeout 40m -tags multinode ./test/multinode/ 2>&1 |
       bin/testreport -save "$OUT/multinode.json" || fail=1
   else
     echo "the three-node test bed did not start"; fail=1
