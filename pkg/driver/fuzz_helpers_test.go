@@ -66,12 +66,16 @@ func badCapability(c *csi.VolumeCapability) bool {
 	return m == csi.VolumeCapability_AccessMode_UNKNOWN || csi.VolumeCapability_AccessMode_Mode_name[int32(m)] == ""
 }
 
-// fuzzSecrets builds a secrets map; an empty argument leaves its key out.
+// secretMark ends every fuzzed secret value, so that a value found in a message is the secret and not a word of
+// the message's own text that the fuzzer happened to pick ("cassandra" is both a user name and an error prefix).
+const secretMark = "\u2603"
+
+// fuzzSecrets builds a secrets map; an empty argument leaves its key out, others get secretMark appended.
 func fuzzSecrets(user, pass, digest string) map[string]string {
 	s := map[string]string{}
 	for k, v := range map[string]string{"username": user, "password": pass, "zookeeperDigest": digest} {
 		if v != "" {
-			s[k] = v
+			s[k] = v + secretMark
 		}
 	}
 	return s
