@@ -26,6 +26,7 @@ type serveFlags struct {
 	insecureTLS                           bool
 	zookeeper, zkChroot                   string
 	stateDir, metricsAddress, logLevel    string
+	kubeletDir                            string
 	cacheBytes                            int64
 }
 
@@ -48,6 +49,7 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated (needed for volumes written from several nodes)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/cassfs-csi", "node: where staged volumes are recorded (survives plugin restarts)")
+	fs.StringVar(&f.kubeletDir, "kubelet-dir", "", "node: refuse staging and target paths outside this directory (empty: any absolute path)")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "host:port to serve Prometheus metrics on (empty: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 64<<20, "node: read cache per mounted volume, in bytes")
@@ -112,7 +114,7 @@ func runServe(args []string) error {
 		}
 		stager = cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zk, NodeID: f.nodeID,
 			CacheBytes: f.cacheBytes, Logger: log})
-		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir}
+		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir, PathRoot: f.kubeletDir}
 	}
 	d, err := driver.New(cfg)
 	if err != nil {
