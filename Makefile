@@ -6,7 +6,7 @@ CACHE ?= $(HOME)/.cache/cassfs
 # Packages whose tests need no server (fast feedback; `make test` runs everything).
 UNIT_PKGS ?= ./pkg/store/... ./hack/...
 
-.PHONY: help build test test-unit lint bench quickstart quickstart-stop servers-up servers-down servers-up-3 servers-status image
+.PHONY: help build test test-unit fuzz lint bench quickstart quickstart-stop servers-up servers-down servers-up-3 servers-status image
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,6 +19,10 @@ test: ## the whole suite against real Cassandra, ZooKeeper and FUSE (what CI run
 
 test-unit: ## tests that need no server
 	go test -count=1 $(UNIT_PKGS)
+
+FUZZTIME ?= 20000x
+fuzz: ## every fuzz target for FUZZTIME executions each (an execution count, e.g. 200000x; no server needed)
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

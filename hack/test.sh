@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hack/test.sh: the whole CassFS test suite against real servers. `make test` and .ci/run call it.
 #
-#   1. installs what is missing (hack/deps.sh), checks formatting and go vet;
+#   1. installs what is missing (hack/deps.sh), checks formatting and go vet, runs every fuzz target briefly
+#      (hack/fuzz.sh, no server needed);
 #   2. starts single-node Cassandra (127.0.0.1:9042) and standalone ZooKeeper (127.0.0.1:2181) and runs every
 #      package's tests (unit, integration, conformance, FUSE mounts, CSI sanity, Helm chart);
 #   3. runs the README's first command (hack/quickstart.sh) against them and unmounts its volume;
@@ -10,7 +11,8 @@
 #   5. prints "N passed, N failed, N skipped" over everything, and exits non-zero on any failure.
 #
 # Environment: CI=true wipes server data first; CASSFS_TEST_TIMEOUT (default 45m) bounds phase 2;
-# CASSFS_SKIP_MULTINODE=1 leaves out step 4 (never in CI); GO_TEST_FLAGS adds flags to go test.
+# CASSFS_SKIP_MULTINODE=1 leaves out the three-node step (never in CI); GO_TEST_FLAGS adds flags to go test;
+# CASSFS_FUZZTIME (default 2000x) is the execution count of each fuzz target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STATE=${CASSFS_STATE:-/var/tmp/cassfs}
@@ -30,6 +32,10 @@ if [[ -n $unformatted ]]; then echo "gofmt would change:"; echo "$unformatted"; 
 go vet ./... || fail=1
 go vet -tags multinode ./test/multinode/ || fail=1
 go build -o bin/testreport ./hack/testreport || exit 1
+
+step "fuzz targets, ${CASSFS_FUZZTIME:-2000x} executions each (hack/fuzz.sh)"
+# Needs no server; runs before they start. Execution counts, not durations (golang/go#75804).
+FUZZTIME=${CASSFS_FUZZTIME:-2000x} hack/fuzz.sh || fail=1
 
 if [[ ${CI:-} == true ]]; then
   step "wiping server data for a clean run"

@@ -32,6 +32,7 @@ type serveFlags struct {
 	zookeeper, zkChroot                   string
 	stateDir, metricsAddress, logLevel    string
 	fdkeeper                              string
+	kubeletDir                            string
 	cacheBytes                            int64
 }
 
@@ -55,6 +56,7 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/cassfs-csi", "node: where staged volumes are recorded (survives plugin restarts)")
 	fs.StringVar(&f.fdkeeper, "fdkeeper-socket", "", "node: socket of the csi-driver fdkeeper beside the plugin: mounts survive plugin restarts (empty: off)")
+	fs.StringVar(&f.kubeletDir, "kubelet-dir", "", "node: refuse staging and target paths outside this directory (empty: any absolute path)")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "host:port to serve Prometheus metrics on (empty: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 64<<20, "node: read cache per mounted volume, in bytes")
@@ -131,7 +133,7 @@ func runServe(args []string) error {
 			sc.Keeper = fdkeeper.NewClient(f.fdkeeper)
 		}
 		stager = cassbackend.NewStager(sc)
-		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir}
+		cfg.Node = &driver.NodeConfig{NodeID: f.nodeID, Stager: stager, StateDir: f.stateDir, PathRoot: f.kubeletDir}
 	}
 	d, err := driver.New(cfg)
 	if err != nil {

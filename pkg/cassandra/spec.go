@@ -257,13 +257,14 @@ func parseSize(key, v string) (uint64, error) {
 	return n * mult, nil
 }
 
-// CheckVolumeID validates a volume id: 1..MaxVolumeIDLen bytes of printable UTF-8.
+// CheckVolumeID validates a volume id: 1..MaxVolumeIDLen bytes of UTF-8 without control characters (C0, DEL
+// and C1, U+0080-U+009F; pkg/driver checks CSI volume IDs with the same rule).
 func CheckVolumeID(id string) error {
 	if id == "" || len(id) > MaxVolumeIDLen || !utf8.ValidString(id) {
 		return invalid("volumeID", "must be 1 to %d bytes of UTF-8", MaxVolumeIDLen)
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
 			return invalid("volumeID", "control characters are not allowed")
 		}
 	}

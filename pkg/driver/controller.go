@@ -30,8 +30,11 @@ func newController(b VolumeBackend, log *slog.Logger) *controller {
 
 // CreateVolume creates (or finds) the volume for req.Name.
 func (c *controller) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
-	if req.GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "name is required")
+	if err := checkName(req.GetName()); err != nil {
+		return nil, err
+	}
+	if err := checkSecrets(req.GetSecrets()); err != nil {
+		return nil, err
 	}
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
@@ -90,8 +93,11 @@ func (c *controller) csiVolume(v Volume) *csi.Volume {
 // DeleteVolume drops the volume, keeps it when it was created with reclaim=retain, and succeeds when it is gone.
 func (c *controller) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := checkSecrets(req.GetSecrets()); err != nil {
+		return nil, err
 	}
 	if !c.locks.tryAcquire(id) {
 		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", id)
@@ -109,8 +115,11 @@ func (c *controller) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequ
 
 // ValidateVolumeCapabilities confirms caps when every one is supported.
 func (c *controller) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	if err := checkVolumeID(req.GetVolumeId()); err != nil {
+		return nil, err
+	}
+	if err := checkSecrets(req.GetSecrets()); err != nil {
+		return nil, err
 	}
 	if len(req.GetVolumeCapabilities()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "volume_capabilities are required")
@@ -170,8 +179,11 @@ func (c *controller) ListVolumes(ctx context.Context, req *csi.ListVolumesReques
 // ControllerExpandVolume raises the quota; the filesystem sees it at once, so no node step is needed.
 func (c *controller) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := checkSecrets(req.GetSecrets()); err != nil {
+		return nil, err
 	}
 	if req.GetCapacityRange() == nil {
 		return nil, status.Error(codes.InvalidArgument, "capacity_range is required")

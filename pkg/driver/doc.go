@@ -18,6 +18,15 @@
 // services on fakes with explicit error fields (fakes_test.go) and run csi-sanity on them; test/sanity runs
 // csi-sanity and mount tests on the real back ends.
 //
+// # Validation
+//
+// Every request is checked at the edge (validate.go) before anything is locked, stored or mounted: names and
+// volume IDs (128 bytes of UTF-8 without control characters), node paths (absolute, clean, below
+// NodeConfig.PathRoot when set, not overlapping another mount of this plugin) and the credential secrets. A
+// refused request gets InvalidArgument (or the code the spec gives for the case) and changes nothing; messages
+// name fields, never secret values. The fuzz tests (fuzz_*_test.go, run by hack/fuzz.sh) state the same rules as
+// an oracle and drive every request path on the fakes.
+//
 // # Controller
 //
 // Volume IDs are a pure function of the CreateVolume name (and reclaim policy), see params.go, so CreateVolume

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	mount "k8s.io/mount-utils"
 )
 
@@ -50,6 +51,9 @@ type NodeConfig struct {
 	Stager   Stager
 	Mounter  mount.Interface // mount.New("") if nil
 	StateDir string          // where staged volumes are recorded; empty keeps them in memory only (tests)
+	// PathRoot, when set, is the directory (the kubelet's, e.g. /var/lib/kubelet) below which every staging and
+	// target path of a request must lie; requests for other paths get InvalidArgument. Empty: any absolute path.
+	PathRoot string
 }
 
 // Driver is a configured CSI plugin, ready to Run.
@@ -107,7 +111,13 @@ func New(cfg Config) (*Driver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("driver: %w", err)
 		}
+		if n.PathRoot != "" {
+			if err := checkPath("path root", n.PathRoot); err != nil {
+				return nil, fmt.Errorf("driver: %s", status.Convert(err).Message())
+			}
+		}
 		d.node = newNode(n.NodeID, n.Stager, m, st, cfg.Probers, log.With("service", "node"))
+		d.node.pathRoot = n.PathRoot
 	}
 	return d, nil
 }

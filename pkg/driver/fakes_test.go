@@ -21,6 +21,9 @@ type fakeBackend struct {
 	CreateErr, GetErr, DeleteErr, ListErr, ExpandErr error
 	entered, block                                   chan struct{}
 	creates, deletes                                 int
+	// parse, when set, checks the parameters of CreateVolume instead of knownFakeParams (the fuzz tests use
+	// pkg/cassandra's parser).
+	parse func(VolumeRequest) error
 }
 
 type fakeVolume struct {
@@ -46,9 +49,15 @@ func (b *fakeBackend) CreateVolume(ctx context.Context, cred Credentials, req Vo
 	if b.CreateErr != nil {
 		return Volume{}, b.CreateErr
 	}
-	for k := range req.Parameters {
-		if !knownFakeParams[k] {
-			return Volume{}, fmt.Errorf("%w: unknown parameter %q", ErrInvalid, k)
+	if b.parse != nil {
+		if err := b.parse(req); err != nil {
+			return Volume{}, err
+		}
+	} else {
+		for k := range req.Parameters {
+			if !knownFakeParams[k] {
+				return Volume{}, fmt.Errorf("%w: unknown parameter %q", ErrInvalid, k)
+			}
 		}
 	}
 	if have, ok := b.vols[req.ID]; ok {

@@ -25,8 +25,10 @@ type node struct {
 	state   *nodeState
 	locks   *keyLocks
 	log     *slog.Logger
-	probers map[string]Prober                 // dependencies NodeGetStorageHealth checks, by name
-	stat    func(string) (os.FileInfo, error) // os.Stat; replaced in tests to fake dead mounts
+	probers map[string]Prober // dependencies NodeGetStorageHealth checks, by name
+	// pathRoot, when set, is the directory every staging and target path must lie below (NodeConfig.PathRoot).
+	pathRoot string
+	stat     func(string) (os.FileInfo, error) // os.Stat; replaced in tests to fake dead mounts
 }
 
 var _ csi.NodeServer = (*node)(nil)
@@ -49,21 +51,32 @@ func internalf(f string, a ...any) error { return status.Errorf(codes.Internal, 
 // NodeStageVolume mounts the volume on the staging path; repeating it is a no-op while the mount is alive.
 func (n *node) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	id, dir := req.GetVolumeId(), req.GetStagingTargetPath()
-	switch {
-	case id == "":
-		return nil, required("volume_id")
-	case dir == "":
-		return nil, required("staging_target_path")
-	case req.GetVolumeCapability() == nil:
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := n.checkNodePath("staging_target_path", dir); err != nil {
+		return nil, err
+	}
+	if req.GetVolumeCapability() == nil {
 		return nil, required("volume_capability")
 	}
 	if why := checkCapability(req.GetVolumeCapability()); why != "" {
 		return nil, status.Error(codes.InvalidArgument, why)
 	}
+	if err := checkSecrets(req.GetSecrets()); err != nil {
+		return nil, err
+	}
 	if !n.locks.tryAcquire(volumeKey(id)) {
 		return nil, abortedf("stage volume " + id)
 	}
 	defer n.locks.release(volumeKey(id))
+	// A staging path inside (or around) another mount of this plugin would put one volume inside another.
+	for _, u := range n.state.overlaps(dir) {
+		if !u.target && u.path == dir {
+			continue // the same staging path: checked below
+		}
+		return nil, status.Errorf(codes.AlreadyExists, "staging_target_path %s overlaps %s", dir, u)
+	}
 
 	mode := req.GetVolumeCapability().GetAccessMode().GetMode()
 	want := stagedVolume{
@@ -120,11 +133,11 @@ func (n *node) stage(ctx context.Context, v stagedVolume) error {
 // NodeUnstageVolume unmounts the staging path; a path that is not staged (or no longer mounted) is not an error.
 func (n *node) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
 	id, dir := req.GetVolumeId(), req.GetStagingTargetPath()
-	switch {
-	case id == "":
-		return nil, required("volume_id")
-	case dir == "":
-		return nil, required("staging_target_path")
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := n.checkNodePath("staging_target_path", dir); err != nil {
+		return nil, err
 	}
 	if !n.locks.tryAcquire(volumeKey(id)) {
 		return nil, abortedf("unstage volume " + id)
@@ -133,6 +146,12 @@ func (n *node) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolume
 	have, ok := n.state.get(dir)
 	if ok && have.VolumeID != id {
 		return nil, status.Errorf(codes.FailedPrecondition, "staging path %s holds volume %s, not %s", dir, have.VolumeID, id)
+	}
+	if !ok {
+		// Not staged here: unmounting it must not take down a mount this plugin made for something else.
+		if u := n.state.overlaps(dir); len(u) > 0 {
+			return nil, status.Errorf(codes.FailedPrecondition, "staging_target_path %s is not staged; it overlaps %s", dir, u[0])
+		}
 	}
 	// The CO unpublishes before it unstages; a target left mounted would keep the FUSE filesystem alive (and
 	// the unmount waiting), so it goes first.
@@ -159,14 +178,19 @@ func (n *node) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolume
 // NodePublishVolume bind-mounts the staging path onto the target path (read-only when asked).
 func (n *node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	id, dir, path := req.GetVolumeId(), req.GetStagingTargetPath(), req.GetTargetPath()
-	switch {
-	case id == "":
-		return nil, required("volume_id")
-	case dir == "":
-		return nil, required("staging_target_path")
-	case path == "":
-		return nil, required("target_path")
-	case req.GetVolumeCapability() == nil:
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := n.checkNodePath("staging_target_path", dir); err != nil {
+		return nil, err
+	}
+	if err := n.checkNodePath("target_path", path); err != nil {
+		return nil, err
+	}
+	if within(path, dir) || within(dir, path) {
+		return nil, status.Errorf(codes.InvalidArgument, "target_path %s and staging_target_path %s overlap", path, dir)
+	}
+	if req.GetVolumeCapability() == nil {
 		return nil, required("volume_capability")
 	}
 	if why := checkCapability(req.GetVolumeCapability()); why != "" {
@@ -183,8 +207,11 @@ func (n *node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolume
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, dir)
 	}
 	want := target{ReadOnly: req.GetReadonly() || staged.ReadOnly, MountFlags: req.GetVolumeCapability().GetMount().GetMountFlags()}
-	if other, ok := n.state.findPath(path); ok && other.StagingPath != dir {
-		return nil, status.Errorf(codes.AlreadyExists, "target %s is used by volume %s", path, other.VolumeID)
+	for _, u := range n.state.overlaps(path) {
+		if u.target && u.path == path && u.staging == dir {
+			continue // this volume's own target: checked below
+		}
+		return nil, status.Errorf(codes.AlreadyExists, "target_path %s overlaps %s", path, u)
 	}
 	singleWriter := staged.SingleWriter ||
 		req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER
@@ -249,17 +276,25 @@ func (n *node) bind(dir, path string, t target) error {
 // NodeUnpublishVolume unmounts and removes the target path; a missing or unmounted path is not an error.
 func (n *node) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	id, path := req.GetVolumeId(), req.GetTargetPath()
-	switch {
-	case id == "":
-		return nil, required("volume_id")
-	case path == "":
-		return nil, required("target_path")
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if err := n.checkNodePath("target_path", path); err != nil {
+		return nil, err
 	}
 	excl, shared := []string{targetKey(path)}, []string{volumeKey(id)}
 	if !n.locks.tryLock(excl, shared) {
 		return nil, abortedf("unpublish volume " + id + " at " + path)
 	}
 	defer n.locks.unlock(excl, shared)
+	// Only a target of this volume (or a path no mount of this plugin overlaps) may be unmounted: a staging
+	// path, or a target of another volume, must not be torn down by a wrong unpublish.
+	for _, u := range n.state.overlaps(path) {
+		if u.target && u.path == path && u.volumeID == id {
+			continue
+		}
+		return nil, status.Errorf(codes.FailedPrecondition, "target_path %s overlaps %s", path, u)
+	}
 	if err := mount.CleanupMountPoint(path, n.mounter, true); err != nil {
 		return nil, internalf("unmount %s: %v", path, err)
 	}

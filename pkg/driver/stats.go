@@ -14,11 +14,16 @@ import (
 // NodeGetVolumeStats reports bytes and inodes of a staged or published volume.
 func (n *node) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	id, path := req.GetVolumeId(), req.GetVolumePath()
-	switch {
-	case id == "":
-		return nil, required("volume_id")
-	case path == "":
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	if path == "" {
 		return nil, required("volume_path")
+	}
+	// A path that breaks the path rules cannot be where a volume is mounted: csi-sanity (and the spec's error
+	// table) want NotFound for "no volume at this path", so that is the code, with the reason.
+	if err := n.checkNodePath("volume_path", path); err != nil {
+		return nil, status.Errorf(codes.NotFound, "no volume at volume_path: %s", status.Convert(err).Message())
 	}
 	staged, ok := n.state.findPath(path)
 	if !ok || staged.VolumeID != id {
@@ -69,8 +74,15 @@ const (
 // volume.
 func (n *node) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
 	id := req.GetVolumeId()
-	if id == "" {
-		return nil, required("volume_id")
+	if err := checkVolumeID(id); err != nil {
+		return nil, err
+	}
+	for _, f := range [][2]string{{"staging_target_path", req.GetStagingTargetPath()}, {"volume_publish_path", req.GetVolumePublishPath()}} {
+		if f[1] != "" {
+			if err := n.checkNodePath(f[0], f[1]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var staged stagedVolume
 	found := false
