@@ -29,10 +29,19 @@ func badIdentifier(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
-// badPath is the oracle for node paths: not an absolute clean path other than "/" of UTF-8 without controls.
+// badPath is the oracle for node paths: not an absolute clean path other than "/" of UTF-8 without controls,
+// whose names are at most 255 bytes each.
 func badPath(p string) bool {
-	return p == "" || len(p) > 4095 || !utf8.ValidString(p) || strings.IndexFunc(p, unicode.IsControl) >= 0 ||
-		!strings.HasPrefix(p, "/") || filepath.Clean(p) != p || p == "/"
+	if p == "" || len(p) > 4095 || !utf8.ValidString(p) || strings.IndexFunc(p, unicode.IsControl) >= 0 ||
+		!strings.HasPrefix(p, "/") || filepath.Clean(p) != p || p == "/" {
+		return true
+	}
+	for _, name := range strings.Split(p, "/") {
+		if len(name) > 255 {
+			return true
+		}
+	}
+	return false
 }
 
 // badSecrets is the oracle for credential secrets.

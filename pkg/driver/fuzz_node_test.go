@@ -84,6 +84,7 @@ func (e *fuzzNode) path(p string) string {
 
 func newFuzzNode(t *testing.T, cwd string) *fuzzNode {
 	t.Helper()
+	t.Chdir(cwd)
 	root := t.TempDir()
 	e := &fuzzNode{root: root, cwd: cwd, mounter: newFakeMounter(), stagedID: "vol-a",
 		staging: filepath.Join(root, "staging", "a"), target: filepath.Join(root, "pods", "a", "mount")}
@@ -108,11 +109,11 @@ func newFuzzNode(t *testing.T, cwd string) *fuzzNode {
 	return e
 }
 
-// fuzzCwd moves the fuzz process into an empty temporary directory (see fuzzNode).
+// fuzzCwd returns an empty temporary directory that newFuzzNode makes each input's working directory (see
+// fuzzNode). The fuzz target itself must not change directory: f.Fuzz reads the seed corpus in
+// testdata/fuzz/<target> relative to the working directory, and writes failing inputs there.
 func fuzzCwd(f *testing.F) string {
-	dir := f.TempDir()
-	f.Chdir(dir)
-	return dir
+	return f.TempDir()
 }
 
 func FuzzNodeStageVolume(f *testing.F) {

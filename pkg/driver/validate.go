@@ -19,7 +19,8 @@ import (
 //     of pkg/cassandra, whose output is [a-z0-9_] by construction, so quotes, semicolons or comments in them
 //     cannot reach CQL.
 //   - Paths (staging_target_path, target_path, volume_path): required, absolute, clean (filepath.Clean leaves
-//     them as they are: no "..", ".", "//" or trailing "/"), not "/", at most maxPathLen bytes, valid UTF-8 and no
+//     them as they are: no "..", ".", "//" or trailing "/"), not "/", at most maxPathLen bytes with no component
+//     over maxNameLen bytes (the kernel would refuse it with ENAMETOOLONG), valid UTF-8 and no
 //     control characters (a NUL cannot be passed to a system call; a newline would corrupt /proc/self/mountinfo
 //     lines). The CSI spec requires absolute paths; kubelet sends clean ones.
 //   - Credential secrets (username, password, zookeeperDigest): at most maxSecretLen bytes, no control characters
@@ -29,6 +30,7 @@ import (
 const (
 	maxIDLen     = 128
 	maxPathLen   = 4095 // PATH_MAX less the terminating NUL
+	maxNameLen   = 255  // NAME_MAX: one component of a path
 	maxSecretLen = 4096 // the CSI size limit of a whole map
 )
 
@@ -83,6 +85,12 @@ func checkPath(field, p string) error {
 	}
 	if p == "/" {
 		return status.Errorf(codes.InvalidArgument, "%s must not be the root directory", field)
+	}
+	for _, name := range strings.Split(p[1:], "/") {
+		if len(name) > maxNameLen {
+			return status.Errorf(codes.InvalidArgument, "%s has a component of %d bytes; at most %d are allowed",
+				field, len(name), maxNameLen)
+		}
 	}
 	return nil
 }
