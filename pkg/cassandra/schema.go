@@ -48,6 +48,11 @@ var migrations = []migration{
 		`CREATE TABLE IF NOT EXISTS {ks}.intents (sid text, id timeuuid, op text, args text,
 			PRIMARY KEY ((sid), id))`,
 	}, extra: chunkSchema},
+	{version: 2, stmts: []string{
+		// The node that may mount a single-node volume writable (Volume.ClaimNode): one row, k = 'node',
+		// written with LWT and a TTL that the holder renews, so a dead node's claim runs out.
+		`CREATE TABLE IF NOT EXISTS {ks}.node_claim (k text PRIMARY KEY, node text)`,
+	}},
 }
 
 // metaTable is created before migrations run; it records the spec and the schema version.

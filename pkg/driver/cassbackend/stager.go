@@ -26,6 +26,7 @@ type Stager struct {
 	zk         *ZooKeeper // nil: no ZooKeeper; writable multi-node volumes are refused
 	nodeID     string
 	cacheBytes int64
+	claimTTL   time.Duration
 	metrics    *metrics.Metrics // nil: nothing measured
 	keeper     ConnKeeper       // nil: mounts die with this process
 	log        *slog.Logger
@@ -51,6 +52,9 @@ type staged struct {
 	locker   lock.Locker
 	metrics  *metrics.Volume // nil without metrics
 	notifier lock.Notifier
+	claimed  bool               // this mount holds (and renews) the volume's node claim
+	stopRenw context.CancelFunc // stops the claim's renewal; nil when not claimed
+	renewed  chan struct{}      // closed when the renewal has stopped
 }
 
 // lockSet is what one mount locks with: named locks for the store, file locks for fcntl and flock, and the
@@ -70,8 +74,11 @@ func (l lockSet) close() {
 type StagerConfig struct {
 	Pool       *Pool
 	ZooKeeper  *ZooKeeper // optional
-	NodeID     string     // part of each mount's session name
+	NodeID     string     // part of each mount's session name, and the holder of single-node volumes' claims
 	CacheBytes int64      // read cache per mount (cassandra.OpenOptions.CacheBytes)
+	// ClaimTTL is how long a claim on a writable single-node volume (cassandra.Volume.ClaimNode) outlives this
+	// node's last renewal: after a crash, another node can stage the volume that much later. Default 30 s.
+	ClaimTTL time.Duration
 	// Metrics, if set, measures every mount: FUSE requests, bytes and cache lookups per volume (series removed
 	// when the volume's last mount here is unstaged) and lock waits.
 	Metrics *metrics.Metrics
@@ -93,8 +100,11 @@ func NewStager(cfg StagerConfig) *Stager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = 30 * time.Second
+	}
 	return &Stager{pool: cfg.Pool, zk: cfg.ZooKeeper, nodeID: cfg.NodeID, cacheBytes: cfg.CacheBytes,
-		metrics: cfg.Metrics, keeper: cfg.Keeper, log: cfg.Logger, mounts: make(map[string]*staged),
+		claimTTL: cfg.ClaimTTL, metrics: cfg.Metrics, keeper: cfg.Keeper, log: cfg.Logger, mounts: make(map[string]*staged),
 		local: make(map[string]*localLocks)}
 }
 
@@ -186,6 +196,21 @@ func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *f
 		release()
 		return mapErr(err)
 	}
+	claimed := req.Sharing == driver.SharingNode && !req.ReadOnly && s.nodeID != ""
+	if claimed {
+		// kubelet does not keep a ReadWriteOnce volume on one node when the driver needs no attach: the claim
+		// does, so that two nodes never write one volume with locks local to each.
+		if err := vol.ClaimNode(ctx, s.nodeID, s.claimTTL); err != nil {
+			_ = vol.Close()
+			locks.close()
+			release()
+			if errors.Is(err, cassandra.ErrClaimed) {
+				return fmt.Errorf("%w: volume %s is single-node and mounted writable on another node: %v",
+					driver.ErrPrecondition, req.VolumeID, err)
+			}
+			return fmt.Errorf("%w: claim volume %s for this node: %v", driver.ErrUnavailable, req.VolumeID, err)
+		}
+	}
 	mountOpts.Notifier = locks.notifier
 	mountOpts.Takeover = takeover
 	if s.keeper != nil {
@@ -193,14 +218,21 @@ func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *f
 	}
 	srv, err := fusefs.Mount(req.Dir, vol, mountOpts)
 	if err != nil {
+		if claimed && !s.servesVolume(req.VolumeID) {
+			_ = vol.ReleaseNode(context.WithoutCancel(ctx), s.nodeID)
+		}
 		_ = vol.Close()
 		locks.close()
 		release()
 		return fmt.Errorf("mount %s: %w", req.Dir, err)
 	}
+	m := &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm,
+		notifier: locks.notifier, claimed: claimed}
+	if claimed {
+		s.renewClaim(m)
+	}
 	s.mu.Lock()
-	s.mounts[req.Dir] = &staged{volumeID: req.VolumeID, vol: vol, srv: srv, locker: locks.names, metrics: vm,
-		notifier: locks.notifier}
+	s.mounts[req.Dir] = m
 	s.mu.Unlock()
 	s.log.Info("volume staged", "volume", req.VolumeID, "dir", req.Dir, "readOnly", req.ReadOnly, "session", session,
 		"resumed", takeover != nil)
@@ -273,6 +305,22 @@ func (s *Stager) Unstage(ctx context.Context, dir string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: unmount of %s is waiting for other mounts of the volume to go: %v", driver.ErrUnavailable, dir, ctx.Err())
 	}
+	if m.claimed {
+		m.stopRenw()
+		<-m.renewed
+		s.mu.Lock()
+		others := false
+		for d, o := range s.mounts {
+			others = others || (d != dir && o.volumeID == m.volumeID && o.claimed)
+		}
+		s.mu.Unlock()
+		if !others {
+			if err := m.vol.ReleaseNode(ctx, s.nodeID); err != nil {
+				s.log.Warn("unstage: releasing the node claim failed; it runs out by itself", "volume", m.volumeID,
+					"ttl", s.claimTTL, "err", err)
+			}
+		}
+	}
 	err := errors.Join(m.vol.Close(), m.notifier.Close(), m.locker.Close())
 	if m.metrics != nil {
 		m.metrics.Release()
@@ -325,4 +373,42 @@ func (s *Stager) Close() error {
 		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// servesVolume reports whether this Stager serves volume id at some staging directory.
+func (s *Stager) servesVolume(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.mounts {
+		if m.volumeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// renewClaim renews m's node claim every third of the claim TTL until m.stopRenw is called. A renewal that fails
+// is logged and tried again at the next tick: the mount goes on serving, and another node could take the
+// volume only after a whole TTL without a successful renewal.
+func (s *Stager) renewClaim(m *staged) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopRenw, m.renewed = cancel, make(chan struct{})
+	go func() {
+		defer close(m.renewed)
+		t := time.NewTicker(s.claimTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, s.claimTTL/3)
+			err := m.vol.ClaimNode(rctx, s.nodeID, s.claimTTL)
+			rcancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("renewing the node claim failed", "volume", m.volumeID, "err", err)
+			}
+		}
+	}()
 }
