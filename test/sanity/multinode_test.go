@@ -95,3 +95,36 @@ func TestMultiNodeWriterNeedsZooKeeper(t *testing.T) {
 		t.Fatalf("stage RWX without ZooKeeper: %v, want FailedPrecondition", err)
 	}
 }
+
+// TestSingleNodeVolumeRefusedOnSecondNode: a ReadWriteOnce volume staged on node A is refused on node B
+// (FailedPrecondition) while A serves it, and B may stage it once A has unstaged it.
+func TestSingleNodeVolumeRefusedOnSecondNode(t *testing.T) {
+	pcA := newPluginConfig(t)
+	pcB := pcA
+	pcB.dir, pcB.nodeID = t.TempDir(), "node-b"
+	a := dial(t, pcA.start(t).endpoint)
+	b := dial(t, pcB.start(t).endpoint)
+	ctx := context.Background()
+	mode := csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER
+
+	sa, _ := setup(t, &a, pcA.dir, mode)
+	vc := capability(mode)
+	stagingB := filepath.Join(pcB.dir, "staging")
+	_, err := b.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: sa.id, StagingTargetPath: stagingB, VolumeCapability: vc})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("stage of a ReadWriteOnce volume on node B while node A serves it: %v, want FailedPrecondition", err)
+	}
+	t.Logf("node B refused: %v", err)
+	if _, err := a.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: sa.id, TargetPath: sa.target}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: sa.id, StagingTargetPath: sa.staging}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: sa.id, StagingTargetPath: stagingB, VolumeCapability: vc}); err != nil {
+		t.Fatalf("stage on node B after node A unstaged: %v", err)
+	}
+	if _, err := b.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: sa.id, StagingTargetPath: stagingB}); err != nil {
+		t.Fatal(err)
+	}
+}
