@@ -50,6 +50,7 @@ type fsx struct {
 	seed   int64
 	rng    *rand.Rand
 	dir    [2]string // mount, local
+	other  string    // a second mount of the same volume, or ""
 	child  *mmapClient
 	fds    []*fsxHandle
 	step   int
@@ -77,10 +78,11 @@ func fsxParams(t testing.TB, defaultOps int) (seed int64, ops int) {
 	return seed, ops
 }
 
-// runFSX runs ops random operations on mnt against a fresh local directory.
-func runFSX(t *testing.T, mnt string, seed int64, ops int) {
+// runFSX runs ops random operations on mnt against a fresh local directory. If other is not empty, it is a
+// second mount of mnt's volume, checked at every full check (close-to-open: after fsync of every open file).
+func runFSX(t *testing.T, mnt, other string, seed int64, ops int) {
 	x := &fsx{t: t, seed: seed, rng: rand.New(rand.NewSource(seed)), dir: [2]string{mnt, t.TempDir()},
-		counts: map[string]int{}}
+		other: other, counts: map[string]int{}}
 	t.Logf("fsx: seed %d (FUSEFS_FSX_SEED), %d operations (FUSEFS_FSX_OPS)", seed, ops)
 	for _, d := range x.dir {
 		must(t, os.Mkdir(join(d, "d"), 0o755))
@@ -510,11 +512,26 @@ func (x *fsx) compareName(name string) {
 	x.compareRead(fm, fl, 0, fsxMaxGrow+1, "read whole "+name)
 }
 
-// checkFull compares every name's contents through a fresh descriptor and every handle's through its own.
+// checkFull compares every name's contents through a fresh descriptor and every handle's through its own, and
+// through the other mount after fsync of every open file.
 func (x *fsx) checkFull() {
 	x.t.Helper()
 	for _, name := range fsxNames {
 		x.compareName(name)
+	}
+	if x.other != "" {
+		for _, h := range x.fds {
+			x.same("fsync "+h.name, unix.Fsync(h.fd[0]), nil)
+		}
+		for _, name := range fsxNames {
+			fo, eo := unix.Open(join(x.other, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			fl, el := unix.Open(x.path(1, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if x.same("open on the other mount "+name, eo, el) {
+				x.compareRead(fo, fl, 0, fsxMaxGrow+1, "read whole on the other mount "+name)
+				unix.Close(fo)
+				unix.Close(fl)
+			}
+		}
 	}
 	for _, h := range x.fds {
 		x.checkHandle(h)
@@ -666,7 +683,9 @@ func TestFSXMemstore(t *testing.T) {
 	vol := memstore.NewVolume(memstore.Options{})
 	dir, _ := mountStore(t, vol.Session("fsx"), Options{WriteBufferBytes: 64 << 10, MaxBackgroundUploads: 2,
 		ReadAheadBytes: 64 << 10})
-	runFSX(t, dir, seed, ops)
+	// The other mount caches names and attributes for 1ns only, so that it sees renames and unlinks at once.
+	other, _ := mountStore(t, vol.Session("fsx-other"), Options{AttrTimeout: time.Nanosecond, EntryTimeout: time.Nanosecond})
+	runFSX(t, dir, other, seed, ops)
 }
 
 // TestFSXCassandra runs the random-operation test against a mount of a real Cassandra volume (fewer operations
@@ -675,5 +694,5 @@ func TestFSXCassandra(t *testing.T) {
 	seed, ops := fsxParams(t, 2000)
 	c, id := cassVolume(t, 0)
 	dir := mountCass(t, c, id, "fsx", nil, Options{WriteBufferBytes: 128 << 10, ReadAheadBytes: 128 << 10})
-	runFSX(t, dir, seed, ops)
+	runFSX(t, dir, "", seed, ops)
 }
