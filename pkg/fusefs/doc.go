@@ -60,8 +60,10 @@
 // contiguous writes are gathered into pieces of WriteBufferBytes, aligned to that size, and uploaded by
 // background goroutines, at most MaxBackgroundUploads at once across the mount (writers wait for a free slot).
 // Pieces that overlap wait for earlier ones, so the store sees writes in order. Getattr reports the buffered size
-// and mtime. Errors of uploads (ENOSPC, EIO) are reported by the next write, fsync or close. Reads, truncates,
-// fallocate and every setattr upload the file's buffer first. Memory is bounded by about
+// and mtime. Errors of uploads (ENOSPC, EIO) are reported by the next write, fsync or close. Writes through an
+// O_APPEND descriptor bypass the buffer: they go to the end of the file as the store knows it, since the kernel's
+// offset comes from a size that other mounts' appends make stale. Reads, truncates, fallocate and every setattr
+// upload the file's buffer first. Memory is bounded by about
 // (MaxBackgroundUploads + files being written) x WriteBufferBytes, whatever the file sizes.
 //
 // Sequential reads get read-ahead (readahead.go): a window of ReadAheadBytes is fetched and the next one is
@@ -97,6 +99,7 @@
 // # Testing it
 //
 // A process must not mmap files of a FUSE mount it serves itself (a page fault holds its mmap lock while the
-// server may need it to grow the heap), nor fork children that touch the mount before exec. The tests run such
-// steps in child processes.
+// server may need it to grow the heap), nor fork children that touch the mount before exec: exec of a program
+// that lives on the mount, or a child's working directory there, counts. The tests run such steps in child
+// processes, and start programs on the mount through /bin/sh.
 package fusefs

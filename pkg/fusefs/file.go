@@ -14,10 +14,12 @@ import (
 // the file's shared writeBuffer (one per file per mount), so every handle on this mount reads what any other
 // wrote.
 type handle struct {
-	f   *fsys
-	ino store.Ino
-	of  *openFile
-	rd  *reader
+	f      *fsys
+	n      *node
+	ino    store.Ino
+	of     *openFile
+	rd     *reader
+	append bool // opened with O_APPEND
 }
 
 var (
@@ -37,7 +39,8 @@ func (n *node) openHandle(ctx context.Context, flags uint32) (*handle, store.Att
 		return nil, a, errno(err)
 	}
 	of := n.fsys.acquire(n.ino())
-	h := &handle{f: n.fsys, ino: n.ino(), of: of, rd: newReader(n.fsys, n.ino(), of.wb)}
+	h := &handle{f: n.fsys, n: n, ino: n.ino(), of: of, rd: newReader(n.fsys, n.ino(), of.wb),
+		append: flags&syscall.O_APPEND != 0}
 	if flags&syscall.O_TRUNC != 0 && a.Type == store.TypeFile && a.Size != 0 {
 		if err := of.wb.flush(dctx(ctx)); err != nil {
 			h.close(ctx)
@@ -67,8 +70,38 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if h.append {
+		return h.appendWrite(ctx, data, off)
+	}
 	if err := h.of.wb.write(data, uint64(off)); err != nil {
 		return 0, errno(err)
+	}
+	return uint32(len(data)), 0
+}
+
+// appendWrite serves a write on an O_APPEND descriptor. The kernel computes its offset from the file size it
+// caches, which is stale once another mount has appended; the data goes to the end of the file as the store knows
+// it instead, written through at once so that the next appender (on any mount, after an unlock) finds it. When
+// the offsets differ, the kernel has copied the data into its page cache at the wrong place: the file's cached
+// pages and attributes are dropped once this request is answered (the pages stay locked until then).
+func (h *handle) appendWrite(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if err := h.of.wb.flush(dctx(ctx)); err != nil {
+		return 0, errno(err)
+	}
+	a, err := h.f.st.GetAttr(ctx, h.ino)
+	if err != nil {
+		return 0, errno(err)
+	}
+	h.of.wb.gen.Add(1)
+	if _, err := h.f.st.Write(ctx, h.ino, a.Size, data); err != nil {
+		return 0, errno(err)
+	}
+	if a.Size != uint64(off) {
+		go func() {
+			if e := h.n.NotifyContent(0, 0); e != 0 && e != syscall.ENOENT {
+				h.f.log.Debug("cache invalidation after a moved append failed", "ino", h.ino, "err", e)
+			}
+		}()
 	}
 	return uint32(len(data)), 0
 }
