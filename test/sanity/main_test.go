@@ -12,21 +12,22 @@ import (
 const (
 	childDirEnv    = "CASSFS_SANITY_CHILD_DIR"
 	childChrootEnv = "CASSFS_SANITY_CHILD_CHROOT"
+	childRoleEnv   = "CASSFS_SANITY_CHILD_ROLE"
 )
 
 // TestMain runs the test binary as a plugin process when a test started it as one: that process serves until it
 // is killed, so a test can kill a plugin with live mounts.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childDirEnv); dir != "" {
-		os.Exit(runChild(dir, os.Getenv(childChrootEnv)))
+		os.Exit(runChild(dir, os.Getenv(childChrootEnv), os.Getenv(childRoleEnv)))
 	}
 	os.Exit(m.Run())
 }
 
 // runChild serves a plugin until the process is killed.
-func runChild(dir, chroot string) int {
+func runChild(dir, chroot, role string) int {
 	t := &childT{}
-	pc := pluginConfig{dir: dir, zkChroot: chroot, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	pc := pluginConfig{dir: dir, zkChroot: chroot, role: role, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	pc.start(t)
 	select {}
 }

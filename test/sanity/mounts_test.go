@@ -205,7 +205,7 @@ func TestKilledPluginIsReplaced(t *testing.T) {
 func startChild(t *testing.T, pc pluginConfig) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+pc.dir, childChrootEnv+"="+pc.zkChroot)
+	cmd.Env = append(os.Environ(), childDirEnv+"="+pc.dir, childChrootEnv+"="+pc.zkChroot, childRoleEnv+"="+pc.role)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

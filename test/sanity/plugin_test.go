@@ -39,6 +39,7 @@ type pluginConfig struct {
 	dir      string // socket and state directory
 	zkChroot string // empty: the plugin runs without ZooKeeper
 	nodeID   string // default "sanity-node"
+	role     string // "controller" or "node": serve only that service; "": both
 	log      *slog.Logger
 }
 
@@ -71,14 +72,21 @@ func (c pluginConfig) start(t tb) *plugin {
 	}
 	stager := cassbackend.NewStager(cassbackend.StagerConfig{Pool: pool, ZooKeeper: zkc, NodeID: c.nodeID, Logger: c.log})
 	endpoint := "unix://" + filepath.Join(c.dir, "csi.sock")
-	d, err := driver.New(driver.Config{
+	cfg := driver.Config{
 		Version:    "sanity",
 		Endpoint:   endpoint,
 		Controller: &driver.ControllerConfig{Backend: isolate(cassbackend.NewBackend(pool, zkc, c.log))},
 		Node:       &driver.NodeConfig{NodeID: c.nodeID, Stager: stager, StateDir: filepath.Join(c.dir, "state")},
 		Probers:    probers,
 		Logger:     c.log,
-	})
+	}
+	switch c.role {
+	case "controller":
+		cfg.Node = nil
+	case "node":
+		cfg.Controller = nil
+	}
+	d, err := driver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,3 +19,22 @@ func TestSanity(t *testing.T) {
 	cfg.TestVolumeSize = 1 << 30
 	sanity.Test(t, cfg)
 }
+
+// TestSanitySplit runs csi-sanity against a controller plugin in this process and a node plugin in a child
+// process (this test binary, see TestMain), as a Deployment and a DaemonSet run them: nothing may depend on the
+// two services sharing memory.
+func TestSanitySplit(t *testing.T) {
+	ctrl := newPluginConfig(t)
+	ctrl.role = "controller"
+	cp := ctrl.start(t)
+	node := ctrl
+	node.dir, node.role = t.TempDir(), "node"
+	startChild(t, node)
+	cfg := sanity.NewTestConfig()
+	cfg.Address = "unix://" + filepath.Join(node.dir, "csi.sock")
+	cfg.ControllerAddress = cp.endpoint
+	cfg.TargetPath = filepath.Join(node.dir, "target")
+	cfg.StagingPath = filepath.Join(node.dir, "staging")
+	cfg.TestVolumeSize = 1 << 30
+	sanity.Test(t, cfg)
+}
