@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"golang.org/x/sys/unix"
 
 	"github.com/cassfs/cassfs/internal/testenv"
@@ -34,49 +33,12 @@ func zkLocker(t testing.TB, chroot, id string) *lock.ZK {
 	return z
 }
 
-// zkChroot returns a fresh ZooKeeper chroot, deleted with everything below it when the test ends.
-func zkChroot(t testing.TB) string {
-	servers := testenv.RequireZooKeeper(t)
-	chroot := "/" + testenv.UniqueName("cassfs-fusefs-")
-	t.Cleanup(func() {
-		c, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
-		if err != nil {
-			t.Errorf("ZooKeeper cleanup: %v", err)
-			return
-		}
-		defer c.Close()
-		var del func(p string) error
-		del = func(p string) error {
-			kids, _, err := c.Children(p)
-			if err == zk.ErrNoNode {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			for _, k := range kids {
-				if err := del(p + "/" + k); err != nil {
-					return err
-				}
-			}
-			if err := c.Delete(p, -1); err != nil && err != zk.ErrNoNode {
-				return err
-			}
-			return nil
-		}
-		if err := del(chroot); err != nil {
-			t.Errorf("ZooKeeper cleanup of %s: %v", chroot, err)
-		}
-	})
-	return chroot
-}
-
 // TestCassandraTwoMountsZK mounts one real Cassandra volume twice, each mount with its own ZooKeeper session for
 // namespace and file locks, as two nodes have, and checks appends under flock, fcntl conflicts and unlink while
 // open across the mounts.
 func TestCassandraTwoMountsZK(t *testing.T) {
 	c, id := cassVolume(t, 0)
-	chroot := zkChroot(t)
+	chroot := testenv.ZKChroot(t, "cassfs-fusefs-")
 	za, zb := zkLocker(t, chroot, id), zkLocker(t, chroot, id)
 	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
 	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})

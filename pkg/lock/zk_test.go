@@ -22,39 +22,8 @@ func zkTestConfig(t testing.TB) lock.ZKConfig {
 		Chroot:         "/" + testenv.UniqueName("cassfs-locktest-"),
 		Namespace:      testenv.UniqueName("vol-"),
 	}
-	t.Cleanup(func() { deleteChroot(t, servers, cfg.Chroot) })
+	t.Cleanup(func() { testenv.DeleteZKTree(t, servers, cfg.Chroot) })
 	return cfg
-}
-
-func deleteChroot(t testing.TB, servers []string, chroot string) {
-	c, _, err := zk.Connect(servers, 5*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Errorf("cleanup connect: %v", err)
-		return
-	}
-	defer c.Close()
-	var del func(p string) error
-	del = func(p string) error {
-		kids, _, err := c.Children(p)
-		if err == zk.ErrNoNode {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, k := range kids {
-			if err := del(p + "/" + k); err != nil {
-				return err
-			}
-		}
-		if err := c.Delete(p, -1); err != nil && err != zk.ErrNoNode {
-			return err
-		}
-		return nil
-	}
-	if err := del(chroot); err != nil {
-		t.Errorf("cleanup of %s: %v", chroot, err)
-	}
 }
 
 func newZK(t testing.TB, cfg lock.ZKConfig) *lock.ZK {

@@ -19,8 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
+	"github.com/cassfs/cassfs/internal/testenv"
 	"github.com/cassfs/cassfs/pkg/lock"
 )
 
@@ -43,7 +42,7 @@ func TestZKFencedCounter(t *testing.T) {
 	hack(t, "zookeeper.sh", "start", "3") // idempotent: brings back a server an earlier run left down
 	t.Cleanup(func() { hack(t, "zookeeper.sh", "start", "3") })
 	chroot := fmt.Sprintf("/cassfs-fence-%d", time.Now().UnixNano())
-	t.Cleanup(func() { deleteZNodes(t, chroot) })
+	t.Cleanup(func() { testenv.DeleteZKTree(t, zkServers, chroot) })
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "counter"), []byte("0 0\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -333,37 +332,5 @@ func fenceWorker(dir, id string, g int, stop <-chan struct{}) error {
 			return fmt.Errorf("unlock: %w", err)
 		}
 		fmt.Fprintf(w, "%s %d %d %d %d %s\n", id, g, granted, confirmed, lease.Token(), outcome)
-	}
-}
-
-// deleteZNodes removes path and everything below it.
-func deleteZNodes(t *testing.T, path string) {
-	c, _, err := zk.Connect(zkServers, 10*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Errorf("cleanup connect: %v", err)
-		return
-	}
-	defer c.Close()
-	var del func(p string) error
-	del = func(p string) error {
-		kids, _, err := c.Children(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, k := range kids {
-			if err := del(p + "/" + k); err != nil {
-				return err
-			}
-		}
-		if err := c.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return err
-		}
-		return nil
-	}
-	if err := del(path); err != nil {
-		t.Errorf("cleanup of %s: %v", path, err)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/cassfs/cassfs/internal/testenv"
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
@@ -49,7 +47,7 @@ func newPluginConfig(t *testing.T) pluginConfig {
 	testenv.RequireCassandra(t)
 	servers := testenv.RequireZooKeeper(t)
 	chroot := "/" + testenv.UniqueName("cassfs-sanity-")
-	t.Cleanup(func() { deleteZKTree(t, servers, chroot) })
+	t.Cleanup(func() { testenv.DeleteZKTree(t, servers, chroot) })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("CASSFS_TEST_VERBOSE") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -131,36 +129,4 @@ func waitForSocket(t tb, path string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("plugin socket %s did not appear", path)
-}
-
-// deleteZKTree removes a test's ZooKeeper chroot.
-func deleteZKTree(t *testing.T, servers []string, root string) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Logf("zookeeper cleanup of %s: %v", root, err)
-		return
-	}
-	defer conn.Close()
-	var del func(string) error
-	del = func(p string) error {
-		children, _, err := conn.Children(p)
-		if err == zk.ErrNoNode {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, c := range children {
-			if err := del(p + "/" + c); err != nil {
-				return err
-			}
-		}
-		if err := conn.Delete(p, -1); err != nil && err != zk.ErrNoNode {
-			return err
-		}
-		return nil
-	}
-	if err := del(root); err != nil {
-		t.Logf("zookeeper cleanup of %s: %v", root, err)
-	}
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/go-zookeeper/zk"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -114,22 +113,9 @@ func startLiveDriver(t *testing.T) *liveDriver {
 			t.Errorf("stager: %v", err)
 		}
 		pool.Close()
-		deleteChroot(t, servers, ld.zk.Chroot)
+		testenv.DeleteZKTree(t, servers, ld.zk.Chroot)
 	})
 	return ld
-}
-
-// deleteChroot removes a test's ZooKeeper chroot (what DeleteVolume left: the chroot node itself).
-func deleteChroot(t *testing.T, servers []string, root string) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Logf("zookeeper cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	if err := conn.Delete(root, -1); err != nil && err != zk.ErrNoNode {
-		t.Logf("zookeeper cleanup of %s: %v", root, err)
-	}
 }
 
 func (ld *liveDriver) scrape(t *testing.T) string {
