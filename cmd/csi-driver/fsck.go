@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,10 +19,10 @@ var errProblems = errors.New("problems remain")
 
 // fsckFlags are the flags of "csi-driver fsck".
 type fsckFlags struct {
-	cassandraHosts, cassandraUser, pwFile string
-	repair                                bool
-	sessionTimeout                        time.Duration
-	timeout                               time.Duration
+	cassFlags
+	repair         bool
+	sessionTimeout time.Duration
+	timeout        time.Duration
 }
 
 func parseFsckFlags(args []string, out io.Writer) (fsckFlags, string, error) {
@@ -36,9 +35,7 @@ func parseFsckFlags(args []string, out io.Writer) (fsckFlags, string, error) {
 			"With --repair it fixes them: run it only while no mount writes to the volume.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.cassandraHosts, "cassandra", "127.0.0.1", "Cassandra contact points, comma-separated")
-	fs.StringVar(&f.cassandraUser, "cassandra-username", "", "Cassandra user")
-	fs.StringVar(&f.pwFile, "cassandra-password-file", "", "file holding the Cassandra password")
+	f.cassFlags.register(fs)
 	fs.BoolVar(&f.repair, "repair", false, "repair what is found (the volume must be quiescent)")
 	fs.DurationVar(&f.sessionTimeout, "session-timeout", time.Minute,
 		"a mount whose heartbeat is older is gone (its unreferenced blocks are garbage); keep it at the mounts' value")
@@ -68,13 +65,9 @@ func fsck(ctx context.Context, args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	cfg := cassandra.ClusterConfig{Hosts: splitList(f.cassandraHosts), Username: f.cassandraUser}
-	if f.pwFile != "" {
-		pw, err := os.ReadFile(f.pwFile)
-		if err != nil {
-			return fmt.Errorf("--cassandra-password-file: %w", err)
-		}
-		cfg.Password = strings.TrimRight(string(pw), "\r\n")
+	cfg, err := f.clusterConfig()
+	if err != nil {
+		return err
 	}
 	cluster, err := cassandra.Connect(ctx, cfg)
 	if err != nil {

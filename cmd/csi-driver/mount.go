@@ -22,17 +22,17 @@ import (
 
 // mountFlags are the flags of "csi-driver mount".
 type mountFlags struct {
-	cassandraHosts, cassandraUser, pwFile string
-	zookeeper, zkChroot                   string
-	create                                bool
-	capacity                              bytesFlag
-	params                                paramFlag
-	cacheBytes                            int64
-	attrTimeout                           time.Duration
-	allowOther, readOnly, foreground      bool
-	unmount                               bool
-	fdkeeper                              string
-	logLevel                              string
+	cassFlags
+	zookeeper, zkChroot              string
+	create                           bool
+	capacity                         bytesFlag
+	params                           paramFlag
+	cacheBytes                       int64
+	attrTimeout                      time.Duration
+	allowOther, readOnly, foreground bool
+	unmount                          bool
+	fdkeeper                         string
+	logLevel                         string
 }
 
 // paramFlag collects repeated --param key=value.
@@ -75,9 +75,7 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 		fmt.Fprintf(fs.Output(), "usage: csi-driver mount [flags] VOLUME DIR\n       csi-driver mount -u DIR\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.cassandraHosts, "cassandra", "127.0.0.1", "Cassandra contact points, comma-separated")
-	fs.StringVar(&f.cassandraUser, "cassandra-username", "", "Cassandra user")
-	fs.StringVar(&f.pwFile, "cassandra-password-file", "", "file holding the Cassandra password")
+	f.cassFlags.register(fs)
 	fs.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper servers host:port, comma-separated, for locks and change notices shared with other mounts (empty: local to this mount)")
 	fs.StringVar(&f.zkChroot, "zookeeper-chroot", "/cassfs", "ZooKeeper root znode of this deployment")
 	fs.BoolVar(&f.create, "create", false, "create the volume if it does not exist")
@@ -132,13 +130,9 @@ func runMount(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg := cassandra.ClusterConfig{Hosts: strings.Split(f.cassandraHosts, ","), Username: f.cassandraUser}
-	if f.pwFile != "" {
-		pw, err := os.ReadFile(f.pwFile)
-		if err != nil {
-			return fmt.Errorf("--cassandra-password-file: %w", err)
-		}
-		cfg.Password = strings.TrimRight(string(pw), "\r\n")
+	cfg, err := f.clusterConfig()
+	if err != nil {
+		return err
 	}
 	cluster, err := cassandra.Connect(ctx, cfg)
 	if err != nil {
