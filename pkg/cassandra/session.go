@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -86,6 +87,8 @@ func (v *Volume) Open(ctx context.Context, ino store.Ino) (_ store.Attr, err err
 	if err := v.checkOpen(); err != nil {
 		return store.Attr{}, err
 	}
+	l := v.openLock(ino)
+	l.Lock()
 	v.mu.Lock()
 	first := v.opens[ino] == 0
 	v.opens[ino]++
@@ -96,9 +99,11 @@ func (v *Volume) Open(ctx context.Context, ino store.Ino) (_ store.Attr, err err
 			v.put(`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, v.sid, int64(ino)).ExecContext(ctx))
 		if err != nil {
 			v.undoOpen(ino)
+			l.Unlock()
 			return store.Attr{}, fmt.Errorf("cassandra: record open: %w", err)
 		}
 	}
+	l.Unlock()
 	v.data.Invalidate(uint64(ino))
 	n, err := v.readInode(ctx, ino, true)
 	if err != nil {
@@ -124,26 +129,52 @@ func (v *Volume) Release(ctx context.Context, ino store.Ino) (err error) {
 	if err := v.checkOpen(); err != nil {
 		return err
 	}
+	l := v.openLock(ino)
+	l.Lock()
 	v.mu.Lock()
 	held := v.opens[ino] > 0
 	v.mu.Unlock()
 	if !held {
+		l.Unlock()
 		return syscall.EBADF
 	}
 	if !v.undoOpen(ino) {
+		l.Unlock()
 		return nil
 	}
-	return v.dropOpen(ctx, v.sid, ino)
+	err = v.deleteOpenRecord(ctx, v.sid, ino)
+	l.Unlock()
+	if err != nil {
+		return err
+	}
+	return v.reclaimIfUnlinked(ctx, ino)
+}
+
+// openLock returns the lock that orders this session's open-record writes of ino (see Volume.openLocks).
+func (v *Volume) openLock(ino store.Ino) *sync.Mutex {
+	return &v.openLocks[uint64(ino)%uint64(len(v.openLocks))]
 }
 
 // dropOpen removes session sid's open record of ino, then reclaims ino if it has no link and no other holder.
 func (v *Volume) dropOpen(ctx context.Context, sid string, ino store.Ino) error {
+	if err := v.deleteOpenRecord(ctx, sid, ino); err != nil {
+		return err
+	}
+	return v.reclaimIfUnlinked(ctx, ino)
+}
+
+func (v *Volume) deleteOpenRecord(ctx context.Context, sid string, ino store.Ino) error {
 	if err := v.put(`DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, int64(ino), sid).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: drop open record: %w", err)
 	}
 	if err := v.put(`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, sid, int64(ino)).ExecContext(ctx); err != nil {
 		return fmt.Errorf("cassandra: drop open record: %w", err)
 	}
+	return nil
+}
+
+// reclaimIfUnlinked reclaims ino if it has no link left and no session holds it open.
+func (v *Volume) reclaimIfUnlinked(ctx context.Context, ino store.Ino) error {
 	n, err := v.readInode(ctx, ino, true)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil

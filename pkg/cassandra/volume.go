@@ -53,13 +53,17 @@ type Volume struct {
 	comp   *chunks.Compactor
 	alloc  allocator
 
-	mu     sync.Mutex
-	opens  map[store.Ino]int   // this session's open counts
-	seen   map[store.Ino]int64 // inode version each file's cached data corresponds to
-	closed bool
-	stop   context.CancelFunc
-	done   chan struct{}
-	log    *slog.Logger
+	mu    sync.Mutex
+	opens map[store.Ino]int // this session's open counts
+	// openLocks order a session's open-record writes per inode (striped by number): the count in opens and
+	// the opens row change together, so a RELEASE that the kernel sends late cannot delete the row that the
+	// next OPEN of the file wrote.
+	openLocks [64]sync.Mutex
+	seen      map[store.Ino]int64 // inode version each file's cached data corresponds to
+	closed    bool
+	stop      context.CancelFunc
+	done      chan struct{}
+	log       *slog.Logger
 }
 
 var _ store.Store = (*Volume)(nil)
