@@ -205,7 +205,29 @@ func (w *writeBuffer) flush(ctx context.Context) error {
 func (w *writeBuffer) dirty() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.cur != nil || len(w.inflight) > 0
+	return w.cur != nil || w.uploadingLocked()
+}
+
+// uploadingLocked reports whether a piece is still being uploaded. A piece stays in inflight for a moment after
+// its upload finished (upload closes done before it takes w.mu to remove it), and such a piece must not count:
+// flush has returned by then, and a truncation that followed it must not see its old end as the size.
+func (w *writeBuffer) uploadingLocked() bool {
+	for _, p := range w.inflight {
+		if !p.uploaded() {
+			return true
+		}
+	}
+	return false
+}
+
+// uploaded reports whether p's upload has finished (successfully or not).
+func (p *piece) uploaded() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // overlay corrects stored attributes for data not yet uploaded: the size covers buffered bytes and mtime/ctime
@@ -213,7 +235,7 @@ func (w *writeBuffer) dirty() bool {
 func (w *writeBuffer) overlay(a *store.Attr) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.cur == nil && len(w.inflight) == 0 {
+	if w.cur == nil && !w.uploadingLocked() {
 		return
 	}
 	end := uint64(0)
@@ -221,7 +243,7 @@ func (w *writeBuffer) overlay(a *store.Attr) {
 		end = w.cur.end()
 	}
 	for _, p := range w.inflight {
-		if p.end() > end {
+		if !p.uploaded() && p.end() > end {
 			end = p.end()
 		}
 	}

@@ -110,3 +110,30 @@ func TestWriteBackBounded(t *testing.T) {
 		t.Fatal("random-write file differs from the model")
 	}
 }
+
+// TestOverlayIgnoresFinishedUploads: a piece whose upload has finished but that is still listed in flight (upload
+// closes done before it takes the lock that removes it) must not lend its end to the size reported: flush has
+// returned by then, and a truncation that followed it was reported as the old piece end (the fsx test saw
+// 131072 instead of the truncated size).
+func TestOverlayIgnoresFinishedUploads(t *testing.T) {
+	finished := &piece{off: 0, buf: make([]byte, 131072), done: make(chan struct{})}
+	close(finished.done)
+	w := &writeBuffer{inflight: []*piece{finished}, lastWrite: 99}
+	a := store.Attr{Type: store.TypeFile, Size: 78285, Mtime: 5, Ctime: 5}
+	w.overlay(&a)
+	if a.Size != 78285 || a.Mtime != 5 {
+		t.Fatalf("overlay with a finished upload: size %d mtime %d, want 78285 and 5", a.Size, a.Mtime)
+	}
+	if w.dirty() {
+		t.Fatal("a buffer whose only piece has finished uploading is dirty")
+	}
+	running := &piece{off: 100000, buf: make([]byte, 1000), done: make(chan struct{})}
+	w.inflight = append(w.inflight, running)
+	w.overlay(&a)
+	if a.Size != 101000 || a.Mtime != 99 {
+		t.Fatalf("overlay with an upload in flight: size %d mtime %d, want 101000 and 99", a.Size, a.Mtime)
+	}
+	if !w.dirty() {
+		t.Fatal("a buffer with an upload in flight is not dirty")
+	}
+}
