@@ -191,7 +191,21 @@ func (v *Volume) reclaimIfUnlinked(ctx context.Context, ino store.Ino) error {
 // maybeReclaim deletes inode n (nlink 0) and its data unless some session holds it open. Data goes first, the
 // inode row last (a crash in between leaves an nlink-0 inode that Fsck or a later release reclaims); only the
 // caller whose row delete applies uncounts it, so two concurrent reclaimers count it once.
+//
+// The check and the reclaim run under the inode's open lock (Volume.openLocks), and an open by this session
+// counts even before its record is written: a file this mount opens again while its last name goes (the kernel
+// may still resolve the old name) is either kept, or reclaimed before that open reads it (the open then fails
+// with ENOENT), never reclaimed under an open that succeeded.
 func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
+	l := v.openLock(n.Ino)
+	l.Lock()
+	defer l.Unlock()
+	v.mu.Lock()
+	held := v.opens[n.Ino] > 0
+	v.mu.Unlock()
+	if held {
+		return nil // open in this session: its last Release reclaims it
+	}
 	var sid string
 	err := v.read(`SELECT sid FROM {ks}.opens WHERE ino = ? LIMIT 1`, int64(n.Ino)).ScanContext(ctx, &sid)
 	if err == nil {
