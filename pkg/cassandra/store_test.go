@@ -16,7 +16,7 @@ type checkedVolume struct {
 }
 
 func (c checkedVolume) Fsck(ctx context.Context, repair bool) ([]string, error) {
-	return Checker{c.Volume}.Fsck(ctx, repair)
+	return Checker(c).Fsck(ctx, repair)
 }
 
 var _ storetest.Checker = checkedVolume{}

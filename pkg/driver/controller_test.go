@@ -316,7 +316,9 @@ func TestControllerCapabilities(t *testing.T) {
 
 func TestKeyLocks(t *testing.T) {
 	l := newKeyLocks()
-	if !l.tryLock(nil, []string{"v"}) || !l.tryLock(nil, []string{"v"}) {
+	first := l.tryLock(nil, []string{"v"})
+	second := l.tryLock(nil, []string{"v"})
+	if !first || !second {
 		t.Fatal("shared holders exclude each other")
 	}
 	if l.tryAcquire("v") {
