@@ -1,6 +1,9 @@
 package sanity
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -20,10 +23,23 @@ func TestSanity(t *testing.T) {
 	sanity.Test(t, cfg)
 }
 
-// TestSanitySplit runs csi-sanity against a controller plugin in this process and a node plugin in a child
-// process (this test binary, see TestMain), as a Deployment and a DaemonSet run them: nothing may depend on the
-// two services sharing memory.
+// TestSanitySplit runs csi-sanity against a controller plugin and a node plugin in separate processes, as a
+// Deployment and a DaemonSet run them: nothing may depend on the two services sharing memory. Ginkgo runs one
+// suite per process and TestSanity has run it here, so the suite runs in a child process (this test binary again,
+// see TestMain), which serves the controller itself and starts the node plugin in a grandchild.
 func TestSanitySplit(t *testing.T) {
+	if os.Getenv(splitChildEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSanitySplit$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), splitChildEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("csi-sanity with split controller and node: %v\n%s", err, out)
+		}
+		if i := bytes.LastIndex(out, []byte("Ran ")); i >= 0 {
+			t.Logf("split run: %s", bytes.SplitN(out[i:], []byte("\n"), 3)[:2])
+		}
+		return
+	}
 	ctrl := newPluginConfig(t)
 	ctrl.role = "controller"
 	cp := ctrl.start(t)
@@ -38,3 +54,6 @@ func TestSanitySplit(t *testing.T) {
 	cfg.TestVolumeSize = 1 << 30
 	sanity.Test(t, cfg)
 }
+
+// splitChildEnv marks the child process of TestSanitySplit.
+const splitChildEnv = "CASSFS_SANITY_SPLIT_CHILD"
