@@ -4,7 +4,8 @@
 //	go run ./hack/testreport -summary phase1.json phase2.json
 //
 // While streaming it prints each package's result and the full output of every failed test; -summary prints
-// "N passed, N failed, N skipped" over the saved runs (subtests included) and exits 1 if any test or package failed.
+// "N passed, N failed, N skipped" over the saved runs (subtests included; a package that failed outside its tests
+// counts as one failure) and exits 1 if any test or package failed.
 package main
 
 import (
@@ -100,6 +101,8 @@ func lastLine(s string) string {
 func printSummary(files []string) int {
 	var pass, fail, skip, pkgFail int
 	var failures []string
+	testFailed := map[string]bool{} // packages with a failed test
+	var failedPkgs []string
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -117,17 +120,27 @@ func printSummary(files []string) int {
 			case e.Test == "" && e.Action == "fail":
 				pkgFail++
 				failures = append(failures, e.Package)
+				failedPkgs = append(failedPkgs, e.Package)
 			case e.Test == "":
 			case e.Action == "pass":
 				pass++
 			case e.Action == "fail":
 				fail++
+				testFailed[e.Package] = true
 				failures = append(failures, e.Package+" "+e.Test)
 			case e.Action == "skip":
 				skip++
 			}
 		}
 		f.Close()
+	}
+	// A package that failed with no failed test (a build failure, a panic or exit outside a test, a timeout)
+	// counts as one failure, so that the closing line never says 0 failed for a red run.
+	for _, p := range failedPkgs {
+		if !testFailed[p] {
+			fail++
+			testFailed[p] = true
+		}
 	}
 	sort.Strings(failures)
 	for _, f := range failures {
