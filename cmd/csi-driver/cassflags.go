@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -31,4 +32,13 @@ func (c *cassFlags) clusterConfig() (cassandra.ClusterConfig, error) {
 		cfg.Password = strings.TrimRight(string(pw), "\r\n")
 	}
 	return cfg, nil
+}
+
+// connect opens a cluster session with these settings; the caller closes it.
+func (c *cassFlags) connect(ctx context.Context) (*cassandra.Cluster, error) {
+	cfg, err := c.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	return cassandra.Connect(ctx, cfg)
 }

@@ -65,11 +65,7 @@ func fsck(ctx context.Context, args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	cfg, err := f.clusterConfig()
-	if err != nil {
-		return err
-	}
-	cluster, err := cassandra.Connect(ctx, cfg)
+	cluster, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -130,11 +130,7 @@ func runMount(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg, err := f.clusterConfig()
-	if err != nil {
-		return err
-	}
-	cluster, err := cassandra.Connect(ctx, cfg)
+	cluster, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
