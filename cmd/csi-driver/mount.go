@@ -82,7 +82,7 @@ func parseMountFlags(args []string) (mountFlags, []string, error) {
 	fs.Var(&f.capacity, "capacity", "with --create: the volume's quota, in bytes or as a quantity such as 10Gi or 500M (0: unlimited)")
 	fs.Var(f.params, "param", "with --create: a volume parameter key=value (repeatable)")
 	fs.Int64Var(&f.cacheBytes, "cache-size", 64<<20, "read cache of the volume session, in bytes")
-	fs.DurationVar(&f.attrTimeout, "attr-timeout", fusefs.DefaultAttrTimeout, "how long the kernel caches attributes and names")
+	fs.DurationVar(&f.attrTimeout, "attr-timeout", 0, "how long the kernel caches attributes and names (0: 1s, or 1m with --zookeeper, whose change notices invalidate them at once)")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (permissions still apply)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fs.BoolVar(&f.foreground, "foreground", true, "serve in this process until SIGINT/SIGTERM, then unmount")

@@ -43,7 +43,8 @@
 // FUSE_NOTIFY_INVAL_INODE (attributes only, or attributes and pages), FUSE_NOTIFY_INVAL_ENTRY, and
 // FUSE_NOTIFY_DELETE (which also tells inotify watchers), and drop their read-ahead windows of the file. So
 // RWX users see other nodes' changes within milliseconds, even through a file they keep open and for names
-// their kernel had cached as missing, and AttrTimeout, EntryTimeout and NegativeTimeout can be long. When
+// their kernel had cached as missing, and AttrTimeout, EntryTimeout and NegativeTimeout can be long (attribute
+// and entry timeouts default to DefaultNotifiedTimeout, 60s, on a mount with a Notifier). When
 // notices may have been lost (a lost ZooKeeper session), the mount invalidates everything go-fuse's tree knows
 // (names cached as missing are not in it: they expire after NegativeTimeout).
 // Invalidations are sent from the Notifier's goroutine, never from a FUSE handler, and no handler waits for

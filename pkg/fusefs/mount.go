@@ -20,8 +20,13 @@ import (
 
 // Defaults applied by Mount to zero Options fields.
 const (
-	DefaultAttrTimeout          = time.Second
-	DefaultEntryTimeout         = time.Second
+	DefaultAttrTimeout  = time.Second
+	DefaultEntryTimeout = time.Second
+	// DefaultNotifiedTimeout replaces both when the mount has a Notifier: other mounts' changes then reach the
+	// kernel as invalidations within milliseconds, so the timeouts only bound what a lost notice can leave stale
+	// (a lost ZooKeeper session invalidates everything anyway). NFS's default acregmax is also 60s, without
+	// any invalidation.
+	DefaultNotifiedTimeout      = 60 * time.Second
 	DefaultWriteBufferBytes     = 4 << 20
 	DefaultMaxBackgroundUploads = 8
 	DefaultReadAheadBytes       = 4 << 20
@@ -31,8 +36,9 @@ const (
 // Options configure a mount.
 type Options struct {
 	// Kernel cache lifetimes: how long the kernel may trust attributes, names and missing names without asking.
-	// Zero AttrTimeout and EntryTimeout mean 1s; NegativeTimeout 0 means missing names are never cached. Changes
-	// made on other mounts may go unseen for this long (opening a file always refreshes it: close-to-open).
+	// Zero AttrTimeout and EntryTimeout mean 1s, or DefaultNotifiedTimeout (60s) when Notifier is set;
+	// NegativeTimeout 0 means missing names are never cached. Without a Notifier, changes made on other mounts
+	// may go unseen for this long (opening a file always refreshes it: close-to-open).
 	AttrTimeout, EntryTimeout, NegativeTimeout time.Duration
 	// ReadOnly mounts read-only (MS_RDONLY). AllowOther lets users other than the mounting one in (allow_other);
 	// permission checks are always the kernel's (default_permissions).
@@ -75,11 +81,15 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
+	attr, entry := DefaultAttrTimeout, DefaultEntryTimeout
+	if o.Notifier != nil {
+		attr, entry = DefaultNotifiedTimeout, DefaultNotifiedTimeout
+	}
 	if o.AttrTimeout == 0 {
-		o.AttrTimeout = DefaultAttrTimeout
+		o.AttrTimeout = attr
 	}
 	if o.EntryTimeout == 0 {
-		o.EntryTimeout = DefaultEntryTimeout
+		o.EntryTimeout = entry
 	}
 	if o.FsName == "" {
 		o.FsName = "cassfs"

@@ -404,3 +404,26 @@ func TestNotifyAllInvalidatesEverything(t *testing.T) {
 		t.Errorf("mode %o after All, want 600", st.Mode&0o777)
 	}
 }
+
+// A mount with change notices caches attributes and names for DefaultNotifiedTimeout unless told otherwise; one
+// without keeps the short defaults, since nothing would tell its kernel about other mounts' changes.
+func TestTimeoutDefaultsFollowNotifier(t *testing.T) {
+	var plain Options
+	plain.setDefaults()
+	if plain.AttrTimeout != DefaultAttrTimeout || plain.EntryTimeout != DefaultEntryTimeout || plain.NegativeTimeout != 0 {
+		t.Fatalf("without a notifier: attr %v entry %v negative %v", plain.AttrTimeout, plain.EntryTimeout, plain.NegativeTimeout)
+	}
+	group := lock.NewLocalNotifiers(0)
+	nt := group.Join()
+	defer nt.Close()
+	notified := Options{Notifier: nt}
+	notified.setDefaults()
+	if notified.AttrTimeout != DefaultNotifiedTimeout || notified.EntryTimeout != DefaultNotifiedTimeout || notified.NegativeTimeout != 0 {
+		t.Fatalf("with a notifier: attr %v entry %v negative %v", notified.AttrTimeout, notified.EntryTimeout, notified.NegativeTimeout)
+	}
+	explicit := Options{Notifier: nt, AttrTimeout: time.Second, EntryTimeout: 2 * time.Second}
+	explicit.setDefaults()
+	if explicit.AttrTimeout != time.Second || explicit.EntryTimeout != 2*time.Second {
+		t.Fatalf("explicit timeouts were replaced: attr %v entry %v", explicit.AttrTimeout, explicit.EntryTimeout)
+	}
+}
