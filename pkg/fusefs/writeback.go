@@ -41,6 +41,9 @@ type writeBuffer struct {
 	cur       *piece
 	inflight  []*piece
 	lastWrite int64 // ns; mtime reported while data is buffered
+	// streamEnd is where the last piece submitted full ended (0: it was not full). A write starting a new piece
+	// there comes from a sequential writer, whose piece gets its whole block at once instead of growing.
+	streamEnd uint64
 
 	errMu sync.Mutex
 	err   error // the first upload error not yet reported
@@ -74,6 +77,11 @@ func (w *writeBuffer) write(data []byte, off uint64) error {
 				w.submitLocked()
 			}
 			c = &piece{off: off, limit: off - off%up.piece + up.piece}
+			if off > 0 && off == w.streamEnd && off%up.piece == 0 {
+				// Growing by doubling would copy the piece about once more and clear twice its size.
+				c.buf = make([]byte, 0, up.piece)
+				up.openBytes.Add(int64(up.piece))
+			}
 			w.cur = c
 		}
 		n := uint64(len(data))
@@ -122,6 +130,10 @@ func (w *writeBuffer) submitLocked() {
 	p := w.cur
 	w.cur = nil
 	up := w.f.uploads
+	w.streamEnd = 0
+	if p.end() == p.limit && p.off == p.limit-up.piece {
+		w.streamEnd = p.limit
+	}
 	up.openBytes.Add(-int64(cap(p.buf)))
 	up.slots <- struct{}{}
 	var deps []*piece
