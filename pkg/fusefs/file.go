@@ -62,11 +62,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 			return nil, errno(err)
 		}
 	}
-	n, err := h.rd.read(dctx(ctx), dest, uint64(off))
+	data, err := h.rd.read(dctx(ctx), dest, uint64(off))
 	if err != nil {
 		return nil, errno(err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(data), 0
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

@@ -42,10 +42,13 @@ func newReader(f *fsys, ino store.Ino, wb *writeBuffer) *reader {
 	return &reader{f: f, ino: ino, wb: wb, size: uint64(f.opts.ReadAheadBytes)}
 }
 
-// read fills dest from offset off, like store.Read.
-func (r *reader) read(ctx context.Context, dest []byte, off uint64) (int, error) {
+// read returns the file's bytes from offset off, at most len(dest) of them, like store.Read: either dest[:n]
+// or, when a read-ahead window holds the whole range, a slice of that window (windows are never written once
+// fetched, so the caller may keep it), which spares a copy.
+func (r *reader) read(ctx context.Context, dest []byte, off uint64) ([]byte, error) {
 	if r.size == 0 || uint64(len(dest)) >= r.size {
-		return r.f.st.Read(ctx, r.ino, off, dest)
+		n, err := r.f.st.Read(ctx, r.ino, off, dest)
+		return dest[:n], err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -55,30 +58,36 @@ func (r *reader) read(ctx context.Context, dest []byte, off uint64) (int, error)
 		r.cur, r.next = nil, nil
 		n, err := r.f.st.Read(ctx, r.ino, off, dest)
 		r.lastEnd = off + uint64(n)
-		return n, err
+		return dest[:n], err
 	}
-	n := 0
 	r.fetched = false
 	defer func() { r.f.obs.ReadAhead(!r.fetched) }()
-	for n < len(dest) {
+	out := dest[:0]
+	for n := 0; n < len(dest); {
 		pos := off + uint64(n)
 		w, err := r.window(ctx, pos, gen)
 		if err != nil {
 			if n > 0 {
 				break
 			}
-			return 0, err
+			return nil, err
 		}
 		if !w.contains(pos) {
 			break // end of file
 		}
-		n += copy(dest[n:], w.data[pos-w.off:])
+		avail := w.data[pos-w.off:]
+		if n == 0 && len(avail) >= len(dest) {
+			out = avail[:len(dest)] // the whole range is in this window: no copy
+			break
+		}
+		n += copy(dest[n:], avail)
+		out = dest[:n]
 	}
-	r.lastEnd = off + uint64(n)
+	r.lastEnd = off + uint64(len(out))
 	if c := r.cur; c != nil && r.next == nil && uint64(len(c.data)) == r.size && r.lastEnd >= c.off+r.size/2 {
 		r.next = r.fetchAsync(c.off+r.size, gen)
 	}
-	return n, nil
+	return out, nil
 }
 
 // window returns a window holding pos (or ending at end of file before pos), fetching it if need be.
