@@ -407,7 +407,7 @@ func TestTenantIsolation(t *testing.T) {
 		// (not Internal), and the volume is left as it was.
 		dir := filepath.Join(p.dir, "staging-b-old")
 		var cur int
-		if err := su.Query(`SELECT schema_version FROM `+b.keyspace+`.meta WHERE k = 'volume'`).Scan(&cur); err != nil {
+		if err := su.Query(`SELECT schema_version FROM ` + b.keyspace + `.meta WHERE k = 'volume'`).Scan(&cur); err != nil {
 			t.Fatal(err)
 		}
 		setVersion := func(from, to int) {
