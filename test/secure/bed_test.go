@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,11 +76,19 @@ func connect(t testing.TB, cfg cassandra.ClusterConfig) (*cassandra.Cluster, err
 // superSession is a gocql session as the superuser.
 func superSession(t testing.TB) *gocql.Session {
 	t.Helper()
-	c, err := connect(t, clusterConfig(t, superuser, superPassword))
-	if err != nil {
-		t.Fatalf("connect as the superuser over TLS: %v (is the bed secured? see the package doc)", err)
+	// Cassandra creates the default superuser just after it opens the CQL port: a login refused in the first
+	// moments of a fresh node is tried again.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := connect(t, clusterConfig(t, superuser, superPassword))
+		if err == nil {
+			return c.Session()
+		}
+		if !strings.Contains(err.Error(), "incorrect") || time.Now().After(deadline) {
+			t.Fatalf("connect as the superuser over TLS: %v (is the bed secured? see the package doc)", err)
+		}
+		time.Sleep(time.Second)
 	}
-	return c.Session()
 }
 
 // syncBuffer collects the logs of the driver and of the libraries under it.
