@@ -14,6 +14,10 @@
 # Environment: CASSANDRA_VERSION (default 5.0.9), CASSFS_CACHE (jar cache, default ~/.cache/cassfs),
 # CASSFS_STATE (data and logs, default /var/tmp/cassfs), CASSANDRA_HEAP (default 1G for 1 node, 768M for 3),
 # CASSANDRA_BASE_IP (last octet of node1's address, default 1: nodes on 127.0.0.1-3; JMX on 7000 + octet*100).
+# CASSANDRA_AUTHENTICATOR / CASSANDRA_AUTHORIZER (default AllowAll*; PasswordAuthenticator and CassandraAuthorizer
+# give the superuser cassandra/cassandra). CASSANDRA_CLIENT_TLS=1: the CQL port accepts TLS only (plain-text
+# clients are refused), with a server certificate for the nodes' addresses and localhost signed by a test CA,
+# both made once by openssl and keytool in $CASSFS_STATE/cassandra/tls (clients trust ca.pem there).
 # Test-only start-up shortcuts are on (unsafesystem, no gossip settle wait): never use this for real data.
 set -euo pipefail
 
@@ -23,6 +27,8 @@ STATE=${CASSFS_STATE:-/var/tmp/cassfs}
 HOME_DIR="$CACHE/cassandra-$VERSION"
 LIB="$HOME_DIR/lib"
 BASE_IP=${CASSANDRA_BASE_IP:-1}
+CLIENT_TLS=${CASSANDRA_CLIENT_TLS:-0}
+TLS_DIR="$STATE/cassandra/tls"
 TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
 
 log() { echo "cassandra: $*" >&2; }
@@ -141,6 +147,20 @@ hinted_handoff_throttle: 64MiB
 authenticator: ${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}
 authorizer: ${CASSANDRA_AUTHORIZER:-AllowAllAuthorizer}
 YAML
+  if ((CLIENT_TLS)); then
+    # Required, not optional: a plain-text client cannot connect at all, so a missing TLS setting in a client
+    # shows up at once instead of sending passwords in the clear.
+    cat >>"$dir/cassandra.yaml" <<YAML
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $TLS_DIR/server.p12
+  keystore_password: $(cat "$TLS_DIR/password")
+  store_type: PKCS12
+  require_client_auth: false
+YAML
+    chmod 600 "$dir/cassandra.yaml"
+  fi
   # GossipingPropertyFileSnitch gives the test cluster a real datacenter name (dc1) so that
   # NetworkTopologyStrategy keyspaces are tested as users write them.
   printf 'dc=dc1\nrack=rack1\n' >"$dir/cassandra-rackdc.properties"
@@ -154,6 +174,36 @@ YAML
   <logger name="org.apache.cassandra.utils.SigarLibrary" level="ERROR"/>
 </configuration>
 XML
+}
+
+# ensure_client_tls makes, once, a test CA (ca.pem, the file clients trust) and a server key and certificate
+# signed by it for 127.0.0.BASE_IP..BASE_IP+2 and localhost, in the PKCS12 keystore the nodes load.
+ensure_client_tls() {
+  ((CLIENT_TLS)) || return 0
+  [[ -f $TLS_DIR/server.p12 && -f $TLS_DIR/ca.pem && -f $TLS_DIR/password ]] && return 0
+  command -v openssl >/dev/null && command -v keytool >/dev/null || { log "client TLS needs openssl and keytool"; exit 1; }
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  rm -f "$TLS_DIR"/*
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$TLS_DIR/password")
+  local san="DNS:localhost,IP:$(ip_of 1),IP:$(ip_of 2),IP:$(ip_of 3)"
+  (
+    set -e
+    cd "$TLS_DIR"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=cassfs test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$san" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile server.ext -out server.pem
+    openssl pkcs12 -export -name cassandra -inkey server.key -in server.pem -certfile ca.pem -out server.p12 \
+      -passout file:password
+    rm -f server.csr server.ext ca.srl
+    # The keystore must open in Java as the nodes will open it.
+    keytool -list -keystore server.p12 -storetype PKCS12 -storepass:file password | grep -q PrivateKeyEntry
+    chmod 644 ca.pem
+  ) >"$TLS_DIR/make.log" 2>&1 || { log "making the client TLS files failed"; cat "$TLS_DIR/make.log" >&2; rm -f "$TLS_DIR/server.p12"; exit 1; }
+  log "made a test CA and a server certificate for $san in $TLS_DIR"
 }
 
 start_node() { # node heap
@@ -208,9 +258,12 @@ cmd_start() {
   [[ $count == 1 || $count == 3 ]] || { log "node count must be 1 or 3"; exit 2; }
   heap=${CASSANDRA_HEAP:-$([[ $count == 1 ]] && echo 1G || echo 768M)}
   install
+  ensure_client_tls
   for ((i = 1; i <= count; i++)); do start_node "$i" "$heap"; wait_node "$i"; done
   wait_cluster "$count"
   log "$count node(s) ready in $((SECONDS - start)) s (CQL on $(for ((i = 1; i <= count; i++)); do printf '%s ' "$(ip_of "$i"):9042"; done))"
+  ((CLIENT_TLS)) && log "CQL clients must use TLS and trust $TLS_DIR/ca.pem"
+  return 0
 }
 
 cmd_stop() {
@@ -242,10 +295,10 @@ case "${1:-}" in
   wait) wait_cluster "${2:-1}" ;;
   stop) cmd_stop ;;
   kill) pid=$(pid_of "$2") && kill -9 "$pid" && log "killed node$2 (pid $pid)" ;;
-  start-node) install; start_node "$2" "${CASSANDRA_HEAP:-768M}"; wait_node "$2" ;;
+  start-node) install; ensure_client_tls; start_node "$2" "${CASSANDRA_HEAP:-768M}"; wait_node "$2" ;;
   wipe) cmd_stop; rm -rf "$STATE/cassandra"; log "wiped $STATE/cassandra" ;;
   status) cmd_status ;;
   nodetool) shift; nodetool 1 "$@" ;;
   nodetool-node) shift; n=$1; shift; nodetool "$n" "$@" ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -16,6 +16,10 @@ var (
 	ErrUnavailable  = errors.New("storage unavailable")                        // codes.Unavailable
 	ErrUnauthorized = errors.New("storage refused the credentials")            // codes.Unauthenticated
 	ErrPrecondition = errors.New("cannot be served in this configuration")     // codes.FailedPrecondition
+	// ErrPermissionDenied (codes.PermissionDenied): the credentials were accepted but grant no access to this
+	// volume (a Cassandra role without permissions on its keyspace, a ZooKeeper digest the volume's ACL does not
+	// name).
+	ErrPermissionDenied = errors.New("storage denied access to the volume")
 )
 
 // Credentials are what a request's CSI secrets carry to reach the storage. The zero value means "the driver's

@@ -108,6 +108,7 @@ func TestCreateVolumeBackendErrors(t *testing.T) {
 	}{
 		{fmt.Errorf("x: %w", ErrUnavailable), codes.Unavailable},
 		{fmt.Errorf("x: %w", ErrUnauthorized), codes.Unauthenticated},
+		{fmt.Errorf("x: %w", ErrPermissionDenied), codes.PermissionDenied},
 		{fmt.Errorf("x: %w", ErrInvalid), codes.InvalidArgument},
 		{fmt.Errorf("x: %w", ErrExists), codes.AlreadyExists},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},

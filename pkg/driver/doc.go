@@ -14,7 +14,8 @@
 //   - mount.Interface (k8s.io/mount-utils): the bind mounts of NodePublishVolume.
 //
 // Back ends report errors by wrapping the sentinels ErrNotFound, ErrExists, ErrInvalid, ErrUnavailable,
-// ErrUnauthorized and ErrPrecondition; toStatus turns them into gRPC codes once, at the edge. Unit tests run the
+// ErrUnauthorized (a refused login: Unauthenticated), ErrPermissionDenied (a login without rights on the volume:
+// PermissionDenied) and ErrPrecondition; toStatus turns them into gRPC codes once, at the edge. Unit tests run the
 // services on fakes with explicit error fields (fakes_test.go) and run csi-sanity on them; test/sanity runs
 // csi-sanity and mount tests on the real back ends.
 //

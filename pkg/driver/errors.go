@@ -29,6 +29,8 @@ func toStatus(what string, err error) error {
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrUnauthorized):
 		code = codes.Unauthenticated
+	case errors.Is(err, ErrPermissionDenied):
+		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnavailable):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):

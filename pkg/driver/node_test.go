@@ -231,6 +231,7 @@ func TestNodeStageErrors(t *testing.T) {
 		{fmt.Errorf("x: %w", ErrUnavailable), codes.Unavailable},
 		{fmt.Errorf("x: %w", ErrPrecondition), codes.FailedPrecondition},
 		{fmt.Errorf("x: %w", ErrUnauthorized), codes.Unauthenticated},
+		{fmt.Errorf("x: %w", ErrPermissionDenied), codes.PermissionDenied},
 		{errors.New("boom"), codes.Internal},
 	} {
 		e := newNodeEnv(t)

@@ -9,5 +9,8 @@
 //   - CassandraProber and ZooKeeperProber implement driver.Prober.
 //
 // Errors of the real packages are mapped once, here, to the sentinels of pkg/driver (ErrNotFound, ErrExists,
-// ErrInvalid, ErrUnavailable, ErrUnauthorized, ErrPrecondition), which pkg/driver turns into gRPC codes.
+// ErrInvalid, ErrUnavailable, ErrUnauthorized, ErrPermissionDenied, ErrPrecondition), which pkg/driver turns into
+// gRPC codes: a refused login is ErrUnauthorized, a Cassandra role without permission on the volume's keyspace
+// or a ZooKeeper digest the volume's ACL does not name is ErrPermissionDenied. Stage reads the volume with the
+// request's credentials before it sets up ZooKeeper locks, so a node without access creates nothing.
 package cassbackend

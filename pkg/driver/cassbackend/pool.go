@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/go-zookeeper/zk"
+
 	"github.com/cassfs/cassfs/pkg/cassandra"
 	"github.com/cassfs/cassfs/pkg/driver"
 )
@@ -87,5 +90,23 @@ func mapErr(err error) error {
 	case errors.Is(err, cassandra.ErrInvalidParameter):
 		return fmt.Errorf("%w: %v", driver.ErrInvalid, err)
 	}
+	var re gocql.RequestError
+	if errors.As(err, &re) {
+		switch re.Code() {
+		case gocql.ErrCodeUnauthorized: // logged in, but the role lacks a permission on the volume's keyspace
+			return fmt.Errorf("%w: %v", driver.ErrPermissionDenied, err)
+		case gocql.ErrCodeCredentials:
+			return fmt.Errorf("%w: %v", driver.ErrUnauthorized, err)
+		}
+	}
 	return err
+}
+
+// zkErr classifies a failure to set up a volume's ZooKeeper locks: a digest that the volume's ACL does not name
+// (or that the server refused) is ErrPermissionDenied, anything else ErrUnavailable.
+func zkErr(err error) error {
+	if errors.Is(err, zk.ErrNoAuth) || errors.Is(err, zk.ErrAuthFailed) {
+		return fmt.Errorf("%w: zookeeper: %v", driver.ErrPermissionDenied, err)
+	}
+	return fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
 }

@@ -172,6 +172,11 @@ func (s *Stager) stage(ctx context.Context, req driver.StageRequest, takeover *f
 	if err != nil {
 		return err
 	}
+	// The volume is read with the request's credentials before anything else happens, so that a role without
+	// access to it (or a volume that does not exist) is refused before a ZooKeeper namespace is created for it.
+	if _, err := c.GetVolume(ctx, req.VolumeID); err != nil {
+		return mapErr(err)
+	}
 	locks, err := s.locks(ctx, req)
 	if err != nil {
 		return err
@@ -247,12 +252,12 @@ func (s *Stager) locks(ctx context.Context, req driver.StageRequest) (lockSet, e
 		if s.zk != nil {
 			z, err := lock.NewZK(ctx, s.zk.config(req.VolumeID, req.Cred.ZooKeeperDigest))
 			if err != nil {
-				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+				return lockSet{}, zkErr(err)
 			}
 			nt, err := lock.NewZKNotifier(ctx, z, 0)
 			if err != nil {
 				_ = z.Close()
-				return lockSet{}, fmt.Errorf("%w: zookeeper: %v", driver.ErrUnavailable, err)
+				return lockSet{}, zkErr(err)
 			}
 			return s.observed(lockSet{names: z, files: lock.NewZKFiles(z), notifier: nt}, "zookeeper"), nil
 		}
