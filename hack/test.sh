@@ -8,7 +8,7 @@
 #   3. runs the README's first command (hack/quickstart.sh) against them and unmounts its volume;
 #   4. stops them, starts three Cassandra nodes (127.0.0.1-3) and a three-server ZooKeeper ensemble
 #      (127.0.0.1:2181-2183) and runs the replication and failure tests (-tags multinode);
-#   5. starts a secured bed of its own (one Cassandra node on 127.0.0.61 with PasswordAuthenticator,
+#   5. starts a secured bed of its own (one Cassandra node on 127.0.0.71 with PasswordAuthenticator,
 #      CassandraAuthorizer and TLS required on the CQL port; ZooKeeper on 127.0.0.1:2481) and runs the tenant
 #      isolation tests (-tags secure), then stops it;
 #   6. prints "N passed, N failed, N skipped" over everything, and exits non-zero on any failure.
@@ -91,12 +91,12 @@ fi
 
 if [[ ${CASSFS_SKIP_SECURE:-} != 1 ]]; then
   # Addresses and ports of its own, so that it never meets the other beds' servers.
-  secure_env=(CASSFS_STATE="$STATE/secure" CASSANDRA_BASE_IP=61 ZK_PORT_BASE=2480 CASSANDRA_HEAP=768M
+  secure_env=(CASSFS_STATE="$STATE/secure" CASSANDRA_BASE_IP=71 ZK_PORT_BASE=2480 CASSANDRA_HEAP=768M
     CASSANDRA_AUTHENTICATOR=PasswordAuthenticator CASSANDRA_AUTHORIZER=CassandraAuthorizer CASSANDRA_CLIENT_TLS=1)
-  step "secured bed: Cassandra with passwords, roles and client TLS on 127.0.0.61, ZooKeeper on 127.0.0.1:2481"
+  step "secured bed: Cassandra with passwords, roles and client TLS on 127.0.0.71, ZooKeeper on 127.0.0.1:2481"
   if env "${secure_env[@]}" hack/cassandra.sh start 1 && env "${secure_env[@]}" hack/zookeeper.sh start 1; then
     step "go test -tags secure"
-    env "${secure_env[@]}" CASSFS_TEST_CASSANDRA=127.0.0.61 CASSFS_TEST_ZOOKEEPER=127.0.0.1:2481 \
+    env "${secure_env[@]}" CASSFS_TEST_CASSANDRA=127.0.0.71 CASSFS_TEST_ZOOKEEPER=127.0.0.1:2481 \
       CASSFS_TEST_CASSANDRA_CA="$STATE/secure/cassandra/tls/ca.pem" \
       go test -json -count=1 -timeout 15m -tags secure ./test/secure/ 2>&1 |
       bin/testreport -save "$OUT/secure.json" || fail=1
