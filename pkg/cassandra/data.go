@@ -282,12 +282,17 @@ func (v *Volume) Usage(ctx context.Context) (_ store.Usage, err error) {
 		return store.Usage{}, err
 	}
 	var bytes, inodes, capacity int64
+	capErr := make(chan error, 1) // the two reads in parallel: one round trip
+	go func() {
+		capErr <- v.read(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity)
+	}()
 	err = v.read(`SELECT bytes, inodes FROM {ks}.usage WHERE k = 'total'`).ScanContext(ctx, &bytes, &inodes)
+	cerr := <-capErr
 	if err != nil && !errors.Is(err, errNotFound) {
 		return store.Usage{}, fmt.Errorf("cassandra: read usage: %w", err)
 	}
-	if err := v.read(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity); err != nil {
-		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", err)
+	if cerr != nil {
+		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", cerr)
 	}
 	return store.Usage{Bytes: uint64(max(bytes, 0)), Inodes: uint64(max(inodes, 0)) + 1,
 		CapacityBytes: uint64(capacity), MaxInodes: v.spec.MaxInodes}, nil
