@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +282,69 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: %.2f statements, %.2f through Paxos; at most %.0f and %.0f expected", op.name, c.total(),
 				c.lwt(), b[0], b[1])
 		}
+	}
+}
+
+// BenchmarkRoundTrips times the create path and stat, alone and from 8 goroutines (each in its own directory,
+// as the 8 processes of hack/bench.sh's metadata test), and reports the statements and Paxos rounds per
+// operation next to the time. Run with
+//
+//	go test -run '^$' -bench RoundTrips -benchtime 200x ./pkg/cassandra/
+func BenchmarkRoundTrips(b *testing.B) {
+	f := newRoundTripFixture(b)
+	var seq atomic.Int64
+	dirs := make([]store.Ino, 8)
+	for i := range dirs {
+		d, err := f.v.Mknod(f.ctx, store.RootIno, fmt.Sprintf("p%d", i), store.NewNode{Type: store.TypeDir, Mode: 0o755})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dirs[i] = d.Ino
+	}
+	run := func(b *testing.B, par int, op func(dir store.Ino, i int64) error) {
+		f.cnt.mu.Lock()
+		f.cnt.on, f.cnt.counts = true, map[string]int{}
+		f.cnt.mu.Unlock()
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		errs := make(chan error, par)
+		for w := range par {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < b.N; i += par {
+					if err := op(dirs[w], seq.Add(1)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		f.cnt.mu.Lock()
+		c := opCounts{n: b.N, counts: f.cnt.counts}
+		f.cnt.on = false
+		f.cnt.mu.Unlock()
+		b.ReportMetric(c.total(), "stmts/op")
+		b.ReportMetric(c.lwt(), "paxos/op")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	}
+	create := func(data []byte) func(dir store.Ino, i int64) error {
+		return func(dir store.Ino, i int64) error { return rtCreate(f, dir, fmt.Sprintf("f%d", i), data) }
+	}
+	for _, par := range []int{1, 8} {
+		b.Run(fmt.Sprintf("create+close/par%d", par), func(b *testing.B) { run(b, par, create(nil)) })
+		b.Run(fmt.Sprintf("create+write4k+close/par%d", par), func(b *testing.B) { run(b, par, create(rt4k)) })
+		b.Run(fmt.Sprintf("stat/par%d", par), func(b *testing.B) {
+			run(b, par, func(dir store.Ino, i int64) error {
+				_, err := f.v.Lookup(f.ctx, store.RootIno, fmt.Sprintf("p%d", i%8))
+				return err
+			})
+		})
 	}
 }
