@@ -117,6 +117,7 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 	if qerr != nil {
 		return store.Attr{}, qerr
 	}
+	nn = store.ApplySetgid(nn, p.Attr)
 	num, err := v.alloc.get(ctx)
 	if err != nil {
 		return store.Attr{}, err
