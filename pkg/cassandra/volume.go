@@ -64,7 +64,8 @@ type Volume struct {
 	// the opens row change together, so a RELEASE that the kernel sends late cannot delete the row that the
 	// next OPEN of the file wrote.
 	openLocks [64]sync.Mutex
-	seen      map[store.Ino]int64 // inode version each file's cached data corresponds to
+	seen      map[store.Ino]int64      // inode version each file's cached data corresponds to
+	sizes     map[store.Ino]*sizeGroup // files with size updates in progress (setSize)
 	closed    bool
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -113,8 +114,8 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 	v := &Volume{c: c, s: c.session, ks: info.Keyspace, spec: info.Spec, cons: cons, serial: serial,
 		serialToSeeCommitted: !quorumSeesCommitted(cons, serial),
 		sid:                  opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
-		seen: map[store.Ino]int64{},
-		log:  slog.Default().With("volume", id, "session", opts.Session)}
+		seen: map[store.Ino]int64{}, sizes: map[store.Ino]*sizeGroup{},
+		log: slog.Default().With("volume", id, "session", opts.Session)}
 	if v.locker == nil {
 		v.locker = lock.NewLocal()
 	}
