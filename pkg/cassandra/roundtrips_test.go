@@ -257,6 +257,14 @@ func roundTripOps() []roundTripOp {
 			for range 8 {
 				err = errors.Join(err, <-errs)
 			}
+			if err != nil {
+				return err
+			}
+			// Every piece's size is covered once its Write returns.
+			a, err := f.v.GetAttr(f.ctx, parIno)
+			if want := uint64(i*8+8) * uint64(len(piece)); err == nil && a.Size != want {
+				err = fmt.Errorf("size %d after the pieces, want %d", a.Size, want)
+			}
 			return err
 		}, per: 8},
 		{name: "1 MiB sequential read (cold), per block", n: 16, setup: func(f *roundTripFixture, i int) error {
