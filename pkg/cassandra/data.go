@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/cassfs/cassfs/pkg/cassandra/chunks"
@@ -105,26 +106,103 @@ func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []by
 	return v.setSize(ctx, &n, end, now())
 }
 
-// setSize records a size (never below the current one) and mtime/ctime t on file cur (as just
-// read) and counts the growth in usage.
+// setSize records a size (never below the current one) and mtime/ctime t on file cur (as just read) and counts
+// the growth in usage. A session's concurrent size updates of one file (the write-back uploads several pieces of
+// a file at once) are committed in groups: while one compare-and-set of the file's row is in flight, the callers
+// that arrive wait, and the next one covers them all (the largest size, the latest time). Without that they
+// raced on the row's version, and each piece cost several Paxos rounds (TestRoundTrips). A caller returns only
+// once a committed update covers its size.
 func (v *Volume) setSize(ctx context.Context, cur *inode, size uint64, t int64) (store.Attr, error) {
+	g := v.sizeGroup(cur.Ino, 1)
+	defer v.sizeGroup(cur.Ino, -1)
+	g.mu.Lock()
+	b := g.pending
+	if b == nil {
+		b = &sizeBatch{done: make(chan struct{})}
+		g.pending = b
+	}
+	b.size, b.t = max(b.size, size), max(b.t, t)
+	g.mu.Unlock()
+	select {
+	case <-b.done: // committed by another caller
+		return b.n.Attr, b.err
+	case g.run <- struct{}{}:
+	}
+	defer func() { <-g.run }()
+	select {
+	case <-b.done:
+		return b.n.Attr, b.err
+	default:
+	}
+	g.mu.Lock()
+	if g.pending == b {
+		g.pending = nil // later callers start the next group
+	}
+	first := cur
+	if g.last.ver != 0 {
+		first = &g.last // this session's latest write of the row: newer than cur unless another mount wrote
+	}
+	g.mu.Unlock()
+	// The data is stored: the update is finished even if this caller gives up (the others wait for it).
+	n, err := v.setSizeOnce(context.WithoutCancel(ctx), first, b.size, b.t)
+	g.mu.Lock()
+	g.last = n // zero on error: the next group starts from what its caller read
+	g.mu.Unlock()
+	b.n, b.err = n, err
+	close(b.done)
+	return n.Attr, err
+}
+
+// setSizeOnce is one compare-and-set loop of setSize, starting from first.
+func (v *Volume) setSizeOnce(ctx context.Context, first *inode, size uint64, t int64) (inode, error) {
 	var delta int64
-	n, err := v.updateInodeFrom(ctx, cur.Ino, cur, func(n *inode) error {
+	n, err := v.updateInodeFrom(ctx, first.Ino, first, func(n *inode) error {
 		delta = 0
-		if size < n.Size {
-			size = n.Size
-		}
-		delta = int64(size) - int64(n.Size)
-		n.Size = size
+		sz := max(size, n.Size)
+		delta = int64(sz) - int64(n.Size)
+		n.Size = sz
 		n.Mtime, n.Ctime = max(n.Mtime, t), max(n.Ctime, t)
 		return nil
 	})
 	if err != nil {
-		return store.Attr{}, err
+		return inode{}, err
 	}
 	v.saw(n)
 	v.addUsage(ctx, delta, 0)
-	return n.Attr, nil
+	return n, nil
+}
+
+// sizeGroup gathers one file's size updates in this session (see setSize).
+type sizeGroup struct {
+	users int           // callers of setSize for the file (under Volume.mu)
+	run   chan struct{} // a token: held by the caller whose compare-and-set is in flight
+	mu    sync.Mutex
+	// pending is the group that callers join while an update runs; nil when none waits.
+	pending *sizeBatch
+	last    inode // the row as the last update of this session wrote it; zero: unknown
+}
+
+type sizeBatch struct {
+	size uint64
+	t    int64
+	done chan struct{} // closed once n and err are set
+	n    inode
+	err  error
+}
+
+// sizeGroup returns ino's group after adding d to its users; the group is dropped when it has none.
+func (v *Volume) sizeGroup(ino store.Ino, d int) *sizeGroup {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	g := v.sizes[ino]
+	if g == nil {
+		g = &sizeGroup{run: make(chan struct{}, 1)}
+		v.sizes[ino] = g
+	}
+	if g.users += d; g.users <= 0 {
+		delete(v.sizes, ino)
+	}
+	return g
 }
 
 // observe drops the data path's cached view of file n if the inode changed since this session last saw it:
@@ -282,12 +360,17 @@ func (v *Volume) Usage(ctx context.Context) (_ store.Usage, err error) {
 		return store.Usage{}, err
 	}
 	var bytes, inodes, capacity int64
+	capErr := make(chan error, 1) // the two reads in parallel: one round trip
+	go func() {
+		capErr <- v.read(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity)
+	}()
 	err = v.read(`SELECT bytes, inodes FROM {ks}.usage WHERE k = 'total'`).ScanContext(ctx, &bytes, &inodes)
+	cerr := <-capErr
 	if err != nil && !errors.Is(err, errNotFound) {
 		return store.Usage{}, fmt.Errorf("cassandra: read usage: %w", err)
 	}
-	if err := v.read(`SELECT capacity FROM {ks}.meta WHERE k = ?`, metaKey).ScanContext(ctx, &capacity); err != nil {
-		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", err)
+	if cerr != nil {
+		return store.Usage{}, fmt.Errorf("cassandra: read capacity: %w", cerr)
 	}
 	return store.Usage{Bytes: uint64(max(bytes, 0)), Inodes: uint64(max(inodes, 0)) + 1,
 		CapacityBytes: uint64(capacity), MaxInodes: v.spec.MaxInodes}, nil

@@ -19,8 +19,9 @@
 // # The store
 //
 // A *Volume implements store.Store for one mount session. Metadata (inodes, directory entries, xattrs) is written
-// only with lightweight transactions, so mounts on different nodes agree without locks for create, link, unlink
-// and same-directory rename. Operations that move or remove directories, and every cross-directory rename, also
+// only with lightweight transactions (except the first write of a new inode row, which no other mount can reach
+// yet: a plain write with a write time below every Paxos ballot), so mounts on different nodes agree without
+// locks for create, link, unlink and same-directory rename. Operations that move or remove directories, and every cross-directory rename, also
 // take the volume's "rename" lock from OpenOptions.Locker (a ZooKeeper Locker for volumes mounted on several
 // nodes; nil means in-process locks, correct only when every mount is in this process). File data goes through
 // package chunks. Multi-partition operations are ordered so that a crash leaves no dangling entry and no lost

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -74,18 +75,19 @@ func (v *Volume) readInode(ctx context.Context, ino store.Ino, serial bool) (ino
 	return n, nil
 }
 
-// insertInode creates the row of a freshly allocated inode (IF NOT EXISTS; numbers are never reused, so it
-// only fails to apply when a retry finds its own earlier write).
+// insertInode creates the row of a freshly allocated inode. It is a plain write, not an LWT, with the write time
+// freshTimestamp: numbers are never reused and no entry names the inode yet, so no one else writes the row
+// before the caller's entry makes it reachable (Fsck repair, which could, runs only on a quiescent volume).
+// Every later change of the row is an LWT, whose Paxos write time is always above freshTimestamp, so the
+// insert can never shadow a later change whatever the clocks say (the reason metadata is otherwise LWT only,
+// docs/design.md). The write is idempotent (the same values, the same write time), so a timeout is retried.
 func (v *Volume) insertInode(ctx context.Context, n *inode) error {
 	n.ver = nonce()
 	n.Version = uint64(n.ver)
 	for attempt := 0; ; attempt++ {
-		applied, cur, err := cas(ctx, v.q(`INSERT INTO {ks}.inodes (`+inodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?) IF NOT EXISTS`, inodeValues(n)...))
+		err := v.put(`INSERT INTO {ks}.inodes (`+inodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			?, ?, ?, ?, ?) USING TIMESTAMP `+strconv.Itoa(freshTimestamp), inodeValues(n)...).ExecContext(ctx)
 		if err == nil {
-			if !applied && cur["ver"] != n.ver {
-				return fmt.Errorf("cassandra: inode %d already exists: %w", n.Ino, syscall.EIO)
-			}
 			return nil
 		}
 		if attempt == 2 || ctx.Err() != nil {
@@ -93,6 +95,9 @@ func (v *Volume) insertInode(ctx context.Context, n *inode) error {
 		}
 	}
 }
+
+// freshTimestamp is the write time of a new inode row: below every Paxos ballot (microseconds since 1970).
+const freshTimestamp = 1
 
 func inodeValues(n *inode) []any {
 	return []any{int64(n.Ino), n.ver, int(n.Type), int(n.Mode), int64(n.Uid), int64(n.Gid), int(n.Nlink),

@@ -100,11 +100,12 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 	if err := checkNewNode(nn); err != nil {
 		return store.Attr{}, err
 	}
-	// The parent and the name are checked in parallel (two reads, one round trip).
-	entryErr := make(chan error, 1)
+	// The parent, the name and the inode quota are checked in parallel (one round trip).
+	entryErr, quotaErr := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := v.getEntry(ctx, parent, name, false); entryErr <- err }()
+	go func() { quotaErr <- v.checkInodeQuota(ctx) }()
 	p, err := v.dir(ctx, parent)
-	eerr := <-entryErr
+	eerr, qerr := <-entryErr, <-quotaErr
 	if err != nil {
 		return store.Attr{}, err
 	}
@@ -113,9 +114,10 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 	} else if !errors.Is(eerr, syscall.ENOENT) {
 		return store.Attr{}, eerr
 	}
-	if err := v.checkInodeQuota(ctx); err != nil {
-		return store.Attr{}, err
+	if qerr != nil {
+		return store.Attr{}, qerr
 	}
+	nn = store.ApplySetgid(nn, p.Attr)
 	num, err := v.alloc.get(ctx)
 	if err != nil {
 		return store.Attr{}, err
@@ -141,7 +143,11 @@ func (v *Volume) Mknod(ctx context.Context, parent store.Ino, name string, nn st
 		_ = v.deleteInode(context.WithoutCancel(ctx), n.Ino)
 		return store.Attr{}, err
 	}
-	v.addUsage(ctx, 0, 1)
+	// After the commit point, the usage counter (statistics) and the parent's update are independent: in
+	// parallel.
+	usageDone := make(chan struct{})
+	go func() { v.addUsage(ctx, 0, 1); close(usageDone) }()
+	defer func() { <-usageDone }()
 	if err := fail("mknod.entry"); err != nil {
 		return store.Attr{}, err
 	}
@@ -286,11 +292,23 @@ func (v *Volume) Unlink(ctx context.Context, parent store.Ino, name string) (_ s
 	if err := store.CheckName(name); err != nil {
 		return store.Attr{}, err
 	}
-	if _, err := v.dir(ctx, parent); err != nil {
+	// The parent and the entry are read in parallel (one round trip).
+	type entryRead struct {
+		e   entry
+		err error
+	}
+	first := make(chan entryRead, 1)
+	go func() { e, err := v.getEntry(ctx, parent, name, false); first <- entryRead{e, err} }()
+	p, err := v.dir(ctx, parent)
+	fe := <-first
+	if err != nil {
 		return store.Attr{}, err
 	}
-	for {
-		e, err := v.getEntry(ctx, parent, name, false)
+	for attempt := 0; ; attempt++ {
+		e, err := fe.e, fe.err
+		if attempt > 0 {
+			e, err = v.getEntry(ctx, parent, name, false)
+		}
 		if err != nil {
 			return store.Attr{}, err
 		}
@@ -305,13 +323,18 @@ func (v *Volume) Unlink(ctx context.Context, parent store.Ino, name string) (_ s
 		if err := fail("unlink.entry"); err != nil {
 			return store.Attr{}, err
 		}
+		// After the commit point the inode's count and the parent's times are independent: in parallel, the
+		// parent starting from the row read above.
 		t := now()
+		touched := make(chan error, 1)
+		go func() { touched <- v.touchDirFrom(ctx, &p, t, 0) }()
 		n, err := v.dropLink(ctx, e.ino, t)
+		terr := <-touched
 		if err != nil {
 			return store.Attr{}, err
 		}
-		if err := v.touchDir(ctx, parent, t, 0); err != nil {
-			return store.Attr{}, err
+		if terr != nil {
+			return store.Attr{}, terr
 		}
 		return n.Attr, nil
 	}

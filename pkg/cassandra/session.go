@@ -94,9 +94,8 @@ func (v *Volume) Open(ctx context.Context, ino store.Ino) (_ store.Attr, err err
 	v.opens[ino]++
 	v.mu.Unlock()
 	if first {
-		err := errors.Join(
-			v.put(`INSERT INTO {ks}.opens (ino, sid) VALUES (?, ?)`, int64(ino), v.sid).ExecContext(ctx),
-			v.put(`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, v.sid, int64(ino)).ExecContext(ctx))
+		err := v.putBoth(ctx, `INSERT INTO {ks}.opens (ino, sid) VALUES (?, ?)`, []any{int64(ino), v.sid},
+			`INSERT INTO {ks}.session_opens (sid, ino) VALUES (?, ?)`, []any{v.sid, int64(ino)})
 		if err != nil {
 			v.undoOpen(ino)
 			l.Unlock()
@@ -105,7 +104,7 @@ func (v *Volume) Open(ctx context.Context, ino store.Ino) (_ store.Attr, err err
 	}
 	l.Unlock()
 	v.data.Invalidate(uint64(ino))
-	n, err := v.readInode(ctx, ino, true)
+	n, err := v.readInode(ctx, ino, v.serialToSeeCommitted)
 	if err != nil {
 		_ = v.Release(context.WithoutCancel(ctx), ino)
 		return store.Attr{}, err
@@ -164,10 +163,8 @@ func (v *Volume) dropOpen(ctx context.Context, sid string, ino store.Ino) error 
 }
 
 func (v *Volume) deleteOpenRecord(ctx context.Context, sid string, ino store.Ino) error {
-	if err := v.put(`DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, int64(ino), sid).ExecContext(ctx); err != nil {
-		return fmt.Errorf("cassandra: drop open record: %w", err)
-	}
-	if err := v.put(`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, sid, int64(ino)).ExecContext(ctx); err != nil {
+	if err := v.putBoth(ctx, `DELETE FROM {ks}.opens WHERE ino = ? AND sid = ?`, []any{int64(ino), sid},
+		`DELETE FROM {ks}.session_opens WHERE sid = ? AND ino = ?`, []any{sid, int64(ino)}); err != nil {
 		return fmt.Errorf("cassandra: drop open record: %w", err)
 	}
 	return nil
@@ -175,7 +172,9 @@ func (v *Volume) deleteOpenRecord(ctx context.Context, sid string, ino store.Ino
 
 // reclaimIfUnlinked reclaims ino if it has no link left and no session holds it open.
 func (v *Volume) reclaimIfUnlinked(ctx context.Context, ino store.Ino) error {
-	n, err := v.readInode(ctx, ino, true)
+	// An unlink that took the last link committed its nlink update before it looked for open records; if it
+	// found ours (deleted just before this read), this read sees its committed update (serialToSeeCommitted).
+	n, err := v.readInode(ctx, ino, v.serialToSeeCommitted)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil
 	}
@@ -224,7 +223,13 @@ func (v *Volume) maybeReclaim(ctx context.Context, n inode) error {
 func (v *Volume) reclaim(ctx context.Context, n inode) error {
 	ctx = context.WithoutCancel(ctx)
 	for attempt := 0; ; attempt++ {
-		cur, err := v.readInode(ctx, n.Ino, true)
+		// The first attempt starts from n as the caller read it (usually the row its own nlink update just
+		// wrote): the row delete below applies only if the row is still that version, so a stale n costs a
+		// retry, which re-reads through Paxos.
+		cur, err := n, error(nil)
+		if attempt > 0 || n.ver == 0 {
+			cur, err = v.readInode(ctx, n.Ino, true)
+		}
 		if errors.Is(err, syscall.ENOENT) {
 			return nil // reclaimed by someone else
 		}

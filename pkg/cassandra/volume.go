@@ -46,12 +46,17 @@ type Volume struct {
 	spec   VolumeSpec
 	cons   gocql.Consistency
 	serial gocql.Consistency
-	sid    string
-	opts   OpenOptions
-	locker lock.Locker
-	data   dataPath
-	comp   *chunks.Compactor
-	alloc  allocator
+	// serialToSeeCommitted: a read at cons may miss an LWT that has committed (cons is not a quorum level, or
+	// Paxos is cross-DC while cons is LOCAL_QUORUM), so reads that must see every committed change go through
+	// Paxos. False for the default LOCAL_QUORUM / LOCAL_SERIAL: an LWT commits at cons before it answers, so a
+	// read at cons sees it.
+	serialToSeeCommitted bool
+	sid                  string
+	opts                 OpenOptions
+	locker               lock.Locker
+	data                 dataPath
+	comp                 *chunks.Compactor
+	alloc                allocator
 
 	mu    sync.Mutex
 	opens map[store.Ino]int // this session's open counts
@@ -59,7 +64,8 @@ type Volume struct {
 	// the opens row change together, so a RELEASE that the kernel sends late cannot delete the row that the
 	// next OPEN of the file wrote.
 	openLocks [64]sync.Mutex
-	seen      map[store.Ino]int64 // inode version each file's cached data corresponds to
+	seen      map[store.Ino]int64      // inode version each file's cached data corresponds to
+	sizes     map[store.Ino]*sizeGroup // files with size updates in progress (setSize)
 	closed    bool
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -106,9 +112,10 @@ func (c *Cluster) OpenVolume(ctx context.Context, id string, opts OpenOptions) (
 		return nil, err
 	}
 	v := &Volume{c: c, s: c.session, ks: info.Keyspace, spec: info.Spec, cons: cons, serial: serial,
-		sid: opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
-		seen: map[store.Ino]int64{},
-		log:  slog.Default().With("volume", id, "session", opts.Session)}
+		serialToSeeCommitted: !quorumSeesCommitted(cons, serial),
+		sid:                  opts.Session, opts: opts, locker: opts.Locker, opens: map[store.Ino]int{},
+		seen: map[store.Ino]int64{}, sizes: map[store.Ino]*sizeGroup{},
+		log: slog.Default().With("volume", id, "session", opts.Session)}
 	if v.locker == nil {
 		v.locker = lock.NewLocal()
 	}
@@ -189,6 +196,29 @@ func (v *Volume) read(stmt string, args ...any) *gocql.Query {
 // put prepares a plain write that may safely be applied twice (idempotent).
 func (v *Volume) put(stmt string, args ...any) *gocql.Query {
 	return v.q(stmt, args...).Idempotent(true)
+}
+
+// quorumSeesCommitted tells whether a read at consistency cons sees every LWT committed by a writer using cons
+// and serial: the commit is written at cons, so cons must be a level whose reads overlap its writes in every
+// data center that Paxos spans (QUORUM, ALL, or LOCAL_QUORUM when Paxos is local too).
+func quorumSeesCommitted(cons, serial gocql.Consistency) bool {
+	switch cons {
+	case gocql.Quorum, gocql.All:
+		return true
+	case gocql.LocalQuorum:
+		return serial == gocql.LocalSerial
+	}
+	return false
+}
+
+// putBoth runs two put statements (plain, idempotent writes, possibly on different partitions) as one unlogged
+// batch: one round trip instead of two. An unlogged batch gives no atomicity across partitions, which none of
+// its callers needs (each row is written as if alone, and a failure is reported as the failure of both).
+func (v *Volume) putBoth(ctx context.Context, stmt1 string, args1 []any, stmt2 string, args2 []any) error {
+	b := v.s.Batch(gocql.UnloggedBatch).WithContext(ctx).Consistency(v.cons)
+	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cql(v.ks, stmt1), Args: args1, Idempotent: true},
+		gocql.BatchEntry{Stmt: cql(v.ks, stmt2), Args: args2, Idempotent: true})
+	return b.ExecContext(ctx)
 }
 
 // qs prepares a read that must see every committed LWT (SERIAL read; idempotent).

@@ -29,16 +29,7 @@ var (
 func (n *node) mknod(ctx context.Context, name string, nn store.NewNode) (store.Attr, error) {
 	nn.Uid, nn.Gid = caller(ctx)
 	nn.Mode &= 07777
-	parent, err := n.fsys.st.GetAttr(ctx, n.ino())
-	if err != nil {
-		return store.Attr{}, err
-	}
-	if parent.Mode&syscall.S_ISGID != 0 {
-		nn.Gid = parent.Gid
-		if nn.Type == store.TypeDir {
-			nn.Mode |= syscall.S_ISGID
-		}
-	}
+	nn.InheritSetgid = true // the store applies the parent's set-group-ID bit (it reads the parent anyway)
 	a, err := n.fsys.st.Mknod(ctx, n.ino(), name, nn)
 	if err == nil {
 		n.fsys.publish(entryChanged(n.ino(), name), attrChanged(n.ino()))

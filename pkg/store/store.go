@@ -95,6 +95,21 @@ type NewNode struct {
 	Gid    uint32
 	Rdev   uint32 // TypeCharDev and TypeBlockDev
 	Target string // TypeSymlink: the target, 1..4095 bytes (empty: EINVAL, longer: ENAMETOOLONG)
+	// InheritSetgid applies the parent directory's set-group-ID bit as Linux does: when the parent has it, the
+	// new node belongs to the parent's group (Gid is ignored) and a new directory gets the bit too. The store
+	// reads the parent anyway, so a caller that wants this need not read it first.
+	InheritSetgid bool
+}
+
+// ApplySetgid returns nn as created in a directory with attributes parent (see NewNode.InheritSetgid).
+func ApplySetgid(nn NewNode, parent Attr) NewNode {
+	if nn.InheritSetgid && parent.Mode&syscall.S_ISGID != 0 {
+		nn.Gid = parent.Gid
+		if nn.Type == TypeDir {
+			nn.Mode |= syscall.S_ISGID
+		}
+	}
+	return nn
 }
 
 // Dirent is one directory entry.

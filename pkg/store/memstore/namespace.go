@@ -85,6 +85,7 @@ func (s *Store) Mknod(ctx context.Context, parent store.Ino, name string, nn sto
 	if _, ok := d.entries[name]; ok {
 		return store.Attr{}, syscall.EEXIST
 	}
+	nn = store.ApplySetgid(nn, d.attr)
 	if v.opts.MaxInodes > 0 && uint64(len(v.inodes)) >= v.opts.MaxInodes {
 		return store.Attr{}, syscall.ENOSPC
 	}

@@ -153,6 +153,26 @@ func testMknod(e *env) {
 	}
 	_, err := e.a.Mknod(e.ctx, e.dir, "badtype", store.NewNode{Type: 0, Mode: 0o644})
 	e.errno(err, syscall.EINVAL, "type 0")
+	// InheritSetgid: in a set-group-ID directory, new nodes take its group and directories its bit; elsewhere
+	// (and without the flag) the caller's Gid and Mode stand.
+	sg := e.mknod(e.a, e.dir, "sgid", store.NewNode{Type: store.TypeDir, Mode: 0o2775, Uid: 1, Gid: 4242})
+	for _, c := range []struct {
+		name     string
+		n        store.NewNode
+		gid      uint32
+		mode     uint32
+		inParent store.Ino
+	}{
+		{"sgid-file", store.NewNode{Type: store.TypeFile, Mode: 0o644, Gid: 7, InheritSetgid: true}, 4242, 0o644, sg.Ino},
+		{"sgid-dir", store.NewNode{Type: store.TypeDir, Mode: 0o755, Gid: 7, InheritSetgid: true}, 4242, 0o2755, sg.Ino},
+		{"sgid-off", store.NewNode{Type: store.TypeDir, Mode: 0o755, Gid: 7}, 7, 0o755, sg.Ino},
+		{"plain-dir", store.NewNode{Type: store.TypeDir, Mode: 0o755, Gid: 7, InheritSetgid: true}, 7, 0o755, e.dir},
+	} {
+		a := e.mknod(e.a, c.inParent, c.name, c.n)
+		if a.Gid != c.gid || a.Mode != c.mode {
+			e.t.Errorf("%s: gid %d mode %o, want %d and %o", c.name, a.Gid, a.Mode, c.gid, c.mode)
+		}
+	}
 	if _, err := e.a.Lookup(e.ctx, e.dir, "badmode"); !isErrno(err, syscall.ENOENT) {
 		e.t.Errorf("rejected create left an entry: %v", err)
 	}
