@@ -100,10 +100,10 @@ func (f *fsys) lookupOpen(ino store.Ino) *openFile {
 	return f.files[ino]
 }
 
-// flushIno writes back ino's buffered data if it is open here.
+// flushIno writes back ino's buffered data if it is open here (writeBuffer.sync: EIO while a lock on it is lost).
 func (f *fsys) flushIno(ctx context.Context, ino store.Ino) error {
 	if of := f.lookupOpen(ino); of != nil {
-		return of.wb.flush(ctx)
+		return of.wb.sync(ctx)
 	}
 	return nil
 }

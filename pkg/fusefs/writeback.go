@@ -136,6 +136,8 @@ func (w *writeBuffer) write(data []byte, off uint64) error {
 		return err
 	}
 	if w.lockLost() {
+		// This EIO reports the loss, and with it the data buffered under the lost lock, dropped now.
+		_ = w.flush(context.Background())
 		return syscall.EIO
 	}
 	w.mu.Lock()
@@ -279,7 +281,13 @@ func (w *writeBuffer) flush(ctx context.Context) error {
 			return syscall.EINTR
 		}
 	}
-	if err := w.takeErr(); err != nil {
+	return w.takeErr()
+}
+
+// sync is flush for requests that change the file or ask whether its data is safe (fsync, close, setattr,
+// fallocate, appends): it also fails with EIO while a file lock this mount holds on the file is lost.
+func (w *writeBuffer) sync(ctx context.Context) error {
+	if err := w.flush(ctx); err != nil {
 		return err
 	}
 	if w.lockLost() {

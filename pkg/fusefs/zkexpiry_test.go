@@ -154,11 +154,18 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 		t.Fatalf("flock on B while A holds the file: %v, want EWOULDBLOCK", err)
 	}
 	posixGranted, flockGranted := make(chan error, 1), make(chan error, 1)
+	var posixAt, flockAt time.Time // when B's requests returned
 	go func() {
 		lk := wholeFile
-		posixGranted <- unix.FcntlFlock(pb.Fd(), unix.F_SETLKW, &lk)
+		err := unix.FcntlFlock(pb.Fd(), unix.F_SETLKW, &lk)
+		posixAt = time.Now()
+		posixGranted <- err
 	}()
-	go func() { flockGranted <- unix.Flock(int(fb.Fd()), unix.LOCK_EX) }()
+	go func() {
+		err := unix.Flock(int(fb.Fd()), unix.LOCK_EX)
+		flockAt = time.Now()
+		flockGranted <- err
+	}()
 
 	cutA.set(true)
 	cut := time.Now()
@@ -223,11 +230,12 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 	for _, g := range []struct {
 		what string
 		ch   chan error
-	}{{"F_SETLKW", posixGranted}, {"flock", flockGranted}} {
+		at   *time.Time
+	}{{"F_SETLKW", posixGranted, &posixAt}, {"flock", flockGranted, &flockAt}} {
 		select {
 		case err := <-g.ch:
 			must(t, err)
-			t.Logf("MEASURED: cut -> B's blocked %s granted (A's session expired): %v", g.what, time.Since(cut).Round(time.Millisecond))
+			t.Logf("MEASURED: cut -> B's blocked %s granted (A's session expired): %v", g.what, g.at.Sub(cut).Round(time.Millisecond))
 		case <-time.After(limit):
 			t.Fatalf("B's %s not granted %v after A was cut off", g.what, limit)
 		}
@@ -254,9 +262,11 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 		return unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk)
 	})
 	t.Logf("MEASURED: ZooKeeper reachable again -> A's new fcntl lock granted: %v", took.Round(time.Millisecond))
+	start := time.Now()
 	must(t, os.Rename(join(a, "from", "moved"), join(a, "to", "moved")))
 	must(t, os.Remove(join(a, "to", "moved")))
-	t.Logf("MEASURED: ZooKeeper reachable again -> A's directory move and rmdir done: %v", time.Since(healed).Round(time.Millisecond))
+	t.Logf("MEASURED: ZooKeeper reachable again -> A's directory move and rmdir done: %v (the two took %v)",
+		time.Since(healed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
 	// A's lost locks stay lost until A drops them: writes fail, F_GETLK shows B's lock.
 	if _, err := pa.WriteAt([]byte("A-LOST"), 50); !errors.Is(err, syscall.EIO) {
@@ -297,5 +307,103 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("%s reads %q, want %q", p, got, want)
 		}
+	}
+}
+
+// TestCassandraMountZKOutage: ZooKeeper unreachable from every mount (as if the ensemble were down), for longer
+// than the session timeout. Requests that need it fail with EIO instead of hanging, the holder of a lock learns
+// it is lost, closing files does not wait for ZooKeeper, and both mounts work again once it is back.
+func TestCassandraMountZKOutage(t *testing.T) {
+	c, id := cassVolume(t, 0)
+	chroot := testenv.ZKChroot(t, "cassfs-fusefs-")
+	cutAll := &cutDialer{}
+	za, zb := zkLockerVia(t, chroot, id, cutAll), zkLockerVia(t, chroot, id, cutAll)
+	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
+	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})
+	writeFile(t, join(a, "locked"), []byte("0123456789"))
+	writeFile(t, join(a, "plain"), []byte("0123456789"))
+	must(t, os.MkdirAll(join(b, "from", "moved"), 0o755))
+	must(t, os.Mkdir(join(b, "to"), 0o755))
+	fa, err := os.OpenFile(join(a, "locked"), os.O_RDWR, 0)
+	must(t, err)
+	defer fa.Close()
+	lk := wholeFile
+	must(t, unix.FcntlFlock(fa.Fd(), unix.F_SETLK, &lk))
+
+	cutAll.set(true)
+	cut := time.Now()
+	limit := 12 * zkSessionTimeout
+	eio := until(t, "A's write under its lock during the outage", limit, func() error {
+		if _, err := fa.WriteAt([]byte("x"), 0); err != nil {
+			if errors.Is(err, syscall.EIO) {
+				return nil
+			}
+			t.Fatalf("write under A's lock during the outage: %v, want EIO", err)
+		}
+		return errors.New("write accepted")
+	})
+	t.Logf("MEASURED: ZooKeeper unreachable -> A's write under its lost fcntl lock fails with EIO: %v", eio.Round(time.Millisecond))
+	took, err := within(t, "B's F_SETLK during the outage", limit, func() error {
+		f, err := os.OpenFile(join(b, "locked"), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		lk := wholeFile
+		return unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk)
+	})
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("B's F_SETLK during the outage: %v, want EIO", err)
+	}
+	t.Logf("MEASURED: B's F_SETLK during the outage fails with EIO after %v", took.Round(time.Millisecond))
+	took, err = within(t, "B's directory move during the outage", limit, func() error {
+		return os.Rename(join(b, "from", "moved"), join(b, "to", "moved"))
+	})
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("B's directory move during the outage: %v, want EIO", err)
+	}
+	t.Logf("MEASURED: B's directory move during the outage fails with EIO after %v", took.Round(time.Millisecond))
+	took, err = within(t, "open, write and close of an unlocked file during the outage", limit, func() error {
+		f, err := os.OpenFile(join(a, "plain"), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt([]byte("during"), 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+	must(t, err)
+	t.Logf("MEASURED: open, write and close of an unlocked file on A during the outage: %v", took.Round(time.Millisecond))
+	t.Logf("outage lasted %v", time.Since(cut).Round(time.Millisecond))
+
+	cutAll.set(false)
+	healed := time.Now()
+	q := wholeFile
+	q.Type = unix.F_UNLCK
+	must(t, unix.FcntlFlock(fa.Fd(), unix.F_SETLK, &q)) // drop the lost lock
+	took = until(t, "B's F_SETLK after the outage", limit, func() error {
+		f, err := os.OpenFile(join(b, "locked"), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		lk := wholeFile
+		return unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk)
+	})
+	t.Logf("MEASURED: ZooKeeper back -> B's F_SETLK granted: %v", took.Round(time.Millisecond))
+	must(t, os.Rename(join(b, "from", "moved"), join(b, "to", "moved")))
+	lk = wholeFile
+	must(t, unix.FcntlFlock(fa.Fd(), unix.F_SETLK, &lk))
+	_, err = fa.WriteAt([]byte("A"), 0)
+	must(t, err)
+	must(t, fa.Close())
+	t.Logf("MEASURED: ZooKeeper back -> both mounts lock and move directories again: %v", time.Since(healed).Round(time.Millisecond))
+	if got := string(readFile(t, join(b, "locked"))); got != "A123456789" {
+		t.Errorf("locked file reads %q, want %q", got, "A123456789")
+	}
+	if got := string(readFile(t, join(b, "plain"))); got != "during6789" {
+		t.Errorf("plain file reads %q, want %q", got, "during6789")
 	}
 }
