@@ -116,6 +116,7 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 	za, zb := zkLockerVia(t, chroot, id, cutA), zkLockerVia(t, chroot, id, &cutDialer{})
 	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
 	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})
+	t.Cleanup(func() { cutA.set(false) }) // first: requests a failed test left blocked can finish, mounts unmount
 	const size = 100
 	for _, p := range []string{"posix", "flock", "other"} {
 		writeFile(t, join(a, p), []byte(strings.Repeat(".", size)))
@@ -320,6 +321,7 @@ func TestCassandraMountZKOutage(t *testing.T) {
 	za, zb := zkLockerVia(t, chroot, id, cutAll), zkLockerVia(t, chroot, id, cutAll)
 	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
 	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})
+	t.Cleanup(func() { cutAll.set(false) })
 	writeFile(t, join(a, "locked"), []byte("0123456789"))
 	writeFile(t, join(a, "plain"), []byte("0123456789"))
 	must(t, os.MkdirAll(join(b, "from", "moved"), 0o755))
