@@ -23,7 +23,8 @@
 // yet: a plain write with a write time below every Paxos ballot), so mounts on different nodes agree without
 // locks for create, link, unlink and same-directory rename. Operations that move or remove directories, and every cross-directory rename, also
 // take the volume's "rename" lock from OpenOptions.Locker (a ZooKeeper Locker for volumes mounted on several
-// nodes; nil means in-process locks, correct only when every mount is in this process). File data goes through
+// nodes; nil means in-process locks, correct only when every mount is in this process); if the lock is lost (the
+// mount's ZooKeeper session) before the operation's commit point, it stops there with EIO. File data goes through
 // package chunks. Multi-partition operations are ordered so that a crash leaves no dangling entry and no lost
 // inode, at worst leaked space or a link count that is too high; Fsck finds and repairs that (Checker adapts it to
 // storetest). docs/design.md gives the schema, the order of steps and the reasons.

@@ -351,7 +351,7 @@ func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) (err 
 	if _, err := v.dir(ctx, parent); err != nil {
 		return err
 	}
-	unlock, err := v.lockRename(ctx) // a directory is never removed while a rename moves it
+	ctx, unlock, err := v.lockRename(ctx) // a directory is never removed while a rename moves it
 	if err != nil {
 		return err
 	}
@@ -364,6 +364,10 @@ func (v *Volume) Rmdir(ctx context.Context, parent store.Ino, name string) (err 
 		return syscall.ENOTDIR
 	}
 	if err := v.seal(ctx, e.ino); err != nil {
+		return err
+	}
+	if err := renameLockValid(ctx); err != nil {
+		_ = v.unseal(context.WithoutCancel(ctx), e.ino)
 		return err
 	}
 	if err := v.removeEntry(ctx, parent, name, e.ino); err != nil {

@@ -44,21 +44,23 @@ func (v *Volume) Rename(ctx context.Context, oldParent store.Ino, oldName string
 		return err
 	}
 	if locked {
-		unlock, err := v.lockRename(ctx)
+		lctx, unlock, err := v.lockRename(ctx)
 		if err != nil {
 			return err
 		}
 		defer unlock()
+		ctx = lctx
 	}
 	for attempt := 0; ; attempt++ {
 		err := v.renameOnce(ctx, oldParent, oldName, newParent, newName, flags, locked)
 		if errors.Is(err, errNeedLock) {
 			// A directory appeared under one of the names since the first look: start again under the lock.
-			unlock, lerr := v.lockRename(ctx)
+			lctx, unlock, lerr := v.lockRename(ctx)
 			if lerr != nil {
 				return lerr
 			}
 			defer unlock()
+			ctx = lctx
 			locked = true
 			continue
 		}
@@ -90,13 +92,28 @@ func (v *Volume) renameNeedsLock(ctx context.Context, oldParent store.Ino, oldNa
 	return false, nil
 }
 
-// lockRename takes the volume's rename lock; the returned function releases it.
-func (v *Volume) lockRename(ctx context.Context) (func(), error) {
+// lockRename takes the volume's rename lock; the returned function releases it. The returned context carries the
+// lease for renameLockValid.
+func (v *Volume) lockRename(ctx context.Context) (context.Context, func(), error) {
 	lease, err := v.locker.Lock(ctx, renameLock, lock.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("cassandra: rename lock: %w", err)
+		return ctx, nil, fmt.Errorf("cassandra: rename lock: %w", err)
 	}
-	return func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }, nil
+	return context.WithValue(ctx, renameLeaseKey{}, lease), func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }, nil
+}
+
+type renameLeaseKey struct{}
+
+// renameLockValid fails with EIO when the rename lock held in ctx (lockRename) has been lost, for example with
+// the mount's ZooKeeper session: the next step would no longer be protected from another mount's rename. It is
+// checked just before the commit point of renames and rmdir.
+func renameLockValid(ctx context.Context) error {
+	if lease, ok := ctx.Value(renameLeaseKey{}).(lock.Lease); ok {
+		if err := lock.Valid(lease); err != nil {
+			return fmt.Errorf("cassandra: rename lock: %w: %w", err, syscall.EIO)
+		}
+	}
+	return nil
 }
 
 // errRetry: an entry changed between reading and the conditional write; start again.
@@ -146,6 +163,9 @@ func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName st
 				}
 			}
 		}
+		if err := renameLockValid(ctx); err != nil {
+			return err
+		}
 		return v.exchange(ctx, intent{Op: "exchange", Src: src.ino, SrcType: src.typ, OldParent: oldParent,
 			OldName: oldName, NewParent: newParent, NewName: newName, Dst: dst.ino, DstType: dst.typ})
 	}
@@ -174,7 +194,9 @@ func (v *Volume) renameOnce(ctx context.Context, oldParent store.Ino, oldName st
 		}
 	}
 	var moved error
-	if oldParent == newParent {
+	if err := renameLockValid(ctx); err != nil {
+		moved = err
+	} else if oldParent == newParent {
 		moved = v.renameInDir(ctx, in)
 	} else {
 		moved = v.renameAcross(ctx, &in)
@@ -238,6 +260,10 @@ func (v *Volume) renameAcross(ctx context.Context, in *intent) error {
 	}
 	in.id = id
 	if err := fail("rename.intent"); err != nil {
+		return err
+	}
+	if err := renameLockValid(ctx); err != nil {
+		_ = v.deleteIntent(context.WithoutCancel(ctx), v.sid, id)
 		return err
 	}
 	if in.SrcType != store.TypeDir {

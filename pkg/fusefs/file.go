@@ -85,7 +85,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // the offsets differ, the kernel has copied the data into its page cache at the wrong place: the file's cached
 // pages and attributes are dropped once this request is answered (the pages stay locked until then).
 func (h *handle) appendWrite(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if err := h.of.wb.flush(dctx(ctx)); err != nil {
+	if err := h.of.wb.sync(dctx(ctx)); err != nil {
 		return 0, errno(err)
 	}
 	a, err := h.f.st.GetAttr(ctx, h.ino)
@@ -109,12 +109,12 @@ func (h *handle) appendWrite(ctx context.Context, data []byte, off int64) (uint3
 // Flush runs on every close(2) of a descriptor: buffered data is uploaded and upload errors are reported to
 // close. (POSIX locks of the closing owner are released by rawFS.Flush.)
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	return errno(h.of.wb.flush(dctx(ctx)))
+	return errno(h.of.wb.sync(dctx(ctx)))
 }
 
 // Fsync uploads buffered data; a Store.Write is durable when it returns, so nothing else is needed.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return errno(h.of.wb.flush(dctx(ctx)))
+	return errno(h.of.wb.sync(dctx(ctx)))
 }
 
 // Release runs when the last descriptor (and mapping) of the open file description is gone.
@@ -139,7 +139,7 @@ func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) sy
 	if mode&^store.FallocKeepSize != 0 {
 		return syscall.EOPNOTSUPP
 	}
-	if err := h.of.wb.flush(dctx(ctx)); err != nil {
+	if err := h.of.wb.sync(dctx(ctx)); err != nil {
 		return errno(err)
 	}
 	h.of.wb.gen.Add(1)

@@ -100,10 +100,10 @@ func (f *fsys) lookupOpen(ino store.Ino) *openFile {
 	return f.files[ino]
 }
 
-// flushIno writes back ino's buffered data if it is open here.
+// flushIno writes back ino's buffered data if it is open here (writeBuffer.sync: EIO while a lock on it is lost).
 func (f *fsys) flushIno(ctx context.Context, ino store.Ino) error {
 	if of := f.lookupOpen(ino); of != nil {
-		return of.wb.flush(ctx)
+		return of.wb.sync(ctx)
 	}
 	return nil
 }
@@ -143,6 +143,7 @@ func (f *fsys) releasePosixLocks(ino, owner uint64) {
 	if err := f.locks.ReleaseOwner(ctx, ino, lock.Owner{Session: f.opts.Session, ID: owner}); err != nil {
 		f.log.Warn("release POSIX locks", "ino", ino, "err", err)
 	}
+	f.guardLocks(store.Ino(ino), owner, false)
 }
 
 func (f *fsys) releaseFlock(ino, owner uint64) {
@@ -150,6 +151,19 @@ func (f *fsys) releaseFlock(ino, owner uint64) {
 	defer cancel()
 	if err := f.locks.ReleaseFlock(ctx, ino, lock.Owner{Session: f.opts.Session, ID: owner}); err != nil {
 		f.log.Warn("release flock", "ino", ino, "err", err)
+	}
+	f.guardLocks(store.Ino(ino), owner, true)
+}
+
+// guardLocks tells ino's write buffer (if the file is open here) whether owner holds POSIX (flock false) or BSD
+// locks on it that can be lost, and how it learns of the loss (see locks.go).
+func (f *fsys) guardLocks(ino store.Ino, owner uint64, flock bool) {
+	loss, ok := f.locks.(lock.FileLockLoss)
+	if !ok {
+		return
+	}
+	if of := f.lookupOpen(ino); of != nil {
+		of.wb.setGuard(guardKey{owner, flock}, loss.LockLost(uint64(ino), lock.Owner{Session: f.opts.Session, ID: owner}, flock))
 	}
 }
 

@@ -19,6 +19,12 @@ var (
 // fcntl(F_GETLK/F_SETLK/F_SETLKW) and flock(2) go to the mount's FileLocker, so mounts sharing one (every mount
 // of a volume, through ZooKeeper) exclude each other. The owner is this mount's session plus the kernel's lock
 // owner. Locks are released on close by rawFS (POSIX: at every FLUSH of the owner; flock: at RELEASE).
+//
+// Locks that can be lost (lock.FileLockLoss: ZooKeeper, with the mount's session) guard the file's writes: after
+// every lock request and release the file's write buffer learns which owners hold locks on it, and while one of
+// them is lost, writes, fsync and close of the file fail with EIO and data buffered under the lost lock is
+// dropped instead of uploaded (writeback.go). The owner's next lock request on the file reports the loss (EIO)
+// and ends it, as does releasing the lock (F_UNLCK, LOCK_UN, close).
 
 func (n *node) owner(id uint64) lock.Owner { return lock.Owner{Session: n.fsys.opts.Session, ID: id} }
 
@@ -53,11 +59,13 @@ func (n *node) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags
 		ctx = dctx(ctx) // only a blocking wait may be interrupted (EINTR)
 	}
 	var err error
-	if flags&fuse.FUSE_LK_FLOCK != 0 {
+	flock := flags&fuse.FUSE_LK_FLOCK != 0
+	if flock {
 		err = n.fsys.locks.Flock(ctx, uint64(n.ino()), n.owner(owner), l.Type, wait)
 	} else {
 		err = n.fsys.locks.SetLk(ctx, uint64(n.ino()), n.owner(owner), l, wait)
 	}
+	n.fsys.guardLocks(n.ino(), owner, flock)
 	if err == context.Canceled {
 		return syscall.EINTR
 	}

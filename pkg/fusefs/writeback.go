@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,24 +48,100 @@ type writeBuffer struct {
 
 	errMu sync.Mutex
 	err   error // the first upload error not yet reported
+
+	// guards are the lost-lock channels (lock.FileLockLoss) of the file locks this mount holds on the file, by
+	// owner. Every piece records the guards in force when data went into it and is dropped, not uploaded, if one
+	// of them is closed by then: the data was written under a lock that someone else may hold now.
+	guardMu sync.Mutex
+	guards  map[guardKey]<-chan struct{}
+}
+
+// guardKey is a lock owner of this mount and the kind of its locks (POSIX or flock).
+type guardKey struct {
+	owner uint64
+	flock bool
 }
 
 type piece struct {
-	off   uint64
-	buf   []byte
-	limit uint64 // the end of the aligned block this piece lies in
-	done  chan struct{}
+	off    uint64
+	buf    []byte
+	limit  uint64 // the end of the aligned block this piece lies in
+	done   chan struct{}
+	guards []<-chan struct{} // see writeBuffer.guards
+}
+
+// setGuard records the lost-lock channel of key's locks on the file; nil forgets it (no locks held).
+func (w *writeBuffer) setGuard(key guardKey, lost <-chan struct{}) {
+	w.guardMu.Lock()
+	defer w.guardMu.Unlock()
+	if lost == nil {
+		delete(w.guards, key)
+		return
+	}
+	if w.guards == nil {
+		w.guards = map[guardKey]<-chan struct{}{}
+	}
+	w.guards[key] = lost
+}
+
+// lockLost reports whether a file lock this mount holds on the file has been lost: writes, fsync and flushes
+// then fail with EIO until the lost locks are released or reported.
+func (w *writeBuffer) lockLost() bool {
+	w.guardMu.Lock()
+	defer w.guardMu.Unlock()
+	for _, ch := range w.guards {
+		if closed(ch) {
+			return true
+		}
+	}
+	return false
+}
+
+// guard adds the guards in force to p.
+func (w *writeBuffer) guard(p *piece) {
+	w.guardMu.Lock()
+	defer w.guardMu.Unlock()
+	for _, ch := range w.guards {
+		if !slices.Contains(p.guards, ch) {
+			p.guards = append(p.guards, ch)
+		}
+	}
+}
+
+// guardLost reports whether a lock that p's data was written under has been lost.
+func (p *piece) guardLost() bool {
+	for _, ch := range p.guards {
+		if closed(ch) {
+			return true
+		}
+	}
+	return false
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *piece) end() uint64 { return p.off + uint64(len(p.buf)) }
 
 func newWriteBuffer(f *fsys, ino store.Ino) *writeBuffer { return &writeBuffer{f: f, ino: ino} }
 
-// write buffers data at off. It blocks while the mount's uploads are all busy.
+// write buffers data at off. It blocks while the mount's uploads are all busy. It fails with EIO while a file
+// lock this mount holds on the file is lost.
 func (w *writeBuffer) write(data []byte, off uint64) error {
 	up := w.f.uploads
 	if err := w.peekErr(); err != nil {
 		return err
+	}
+	if w.lockLost() {
+		// This EIO reports the loss, and with it the data buffered under the lost lock, dropped now.
+		_ = w.flush(context.Background())
+		return syscall.EIO
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -72,9 +149,9 @@ func (w *writeBuffer) write(data []byte, off uint64) error {
 	w.lastWrite = time.Now().UnixNano()
 	for len(data) > 0 {
 		c := w.cur
-		if c == nil || off < c.off || off > c.end() || off >= c.limit {
+		if c == nil || off < c.off || off > c.end() || off >= c.limit || c.guardLost() {
 			if c != nil {
-				w.submitLocked()
+				w.submitLocked() // a piece written under a lost lock is dropped by upload, not mixed with this
 			}
 			c = &piece{off: off, limit: off - off%up.piece + up.piece}
 			if off > 0 && off == w.streamEnd && off%up.piece == 0 {
@@ -84,6 +161,7 @@ func (w *writeBuffer) write(data []byte, off uint64) error {
 			}
 			w.cur = c
 		}
+		w.guard(c)
 		n := uint64(len(data))
 		if off+n > c.limit {
 			n = c.limit - off
@@ -151,8 +229,13 @@ func (w *writeBuffer) upload(p *piece, deps []*piece) {
 	for _, d := range deps {
 		<-d.done
 	}
-	_, err := w.f.st.Write(w.f.bg, w.ino, p.off, p.buf)
-	if err != nil {
+	var err error
+	if p.guardLost() {
+		err = syscall.EIO
+		w.f.log.Warn("write-back dropped: the data was written under a file lock that has been lost",
+			"ino", w.ino, "off", p.off, "len", len(p.buf))
+		w.setErr(err)
+	} else if _, err = w.f.st.Write(w.f.bg, w.ino, p.off, p.buf); err != nil {
 		w.f.log.Warn("write-back failed", "ino", w.ino, "off", p.off, "len", len(p.buf), "err", err)
 		w.setErr(err)
 	} else {
@@ -211,6 +294,18 @@ func (w *writeBuffer) flush(ctx context.Context) error {
 		}
 	}
 	return w.takeErr()
+}
+
+// sync is flush for requests that change the file or ask whether its data is safe (fsync, close, setattr,
+// fallocate, appends): it also fails with EIO while a file lock this mount holds on the file is lost.
+func (w *writeBuffer) sync(ctx context.Context) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	if w.lockLost() {
+		return syscall.EIO
+	}
+	return nil
 }
 
 // dirty reports whether data is buffered or uploading.

@@ -61,6 +61,8 @@
 // queued), so others need not wait until the server expires the old session, which after a leader election can
 // be a full session timeout after the ensemble serves again. Work done under a lease must check it (lock.Valid before each protected
 // write, or select on Lost) and fail with EIO rather than go on unprotected. Unlock after loss returns nil.
+// While no session can be established (the ensemble is unreachable), Lock and TryLock wait at most one session
+// timeout for one and then fail with ErrNoSession, so that requests fail during an outage instead of hanging.
 //
 // # Leader election
 //
@@ -74,8 +76,11 @@
 // kernel's lock owner). RangeTable is the pure range logic (split, merge, convert, conflict), shared by both
 // implementations. Errors are syscall.Errno: EAGAIN for a conflicting non-blocking request, EINTR when the ctx of
 // a blocking one ends, EIO when the mount's ZooKeeper session was lost while the owner held locks (reported once
-// for the owner's next lock request; unlock and release still succeed), EINVAL for an empty range. ZKFiles keeps
-// each owner's ranges in an ephemeral znode and serialises updates with the named lock "file.<ino>"; see ZKFiles.
+// for the owner's next lock request; unlock and release still succeed, at once) or when no session could be had
+// for a session timeout, EINVAL for an empty range. ZKFiles keeps each owner's ranges in an ephemeral znode and
+// serialises updates with the named lock "file.<ino>"; see ZKFiles. ZKFiles also implements FileLockLoss: a
+// channel per owner and inode that closes when its locks are lost, which pkg/fusefs uses to fail the writes they
+// protected.
 //
 // # Deadlocks (EDEADLK)
 //

@@ -143,7 +143,7 @@ func (f *ZKFiles) GetLk(ctx context.Context, ino uint64, owner Owner, lk FileLoc
 		return FileLock{}, err
 	}
 	for {
-		s, err := f.z.session(ctx)
+		s, err := f.z.liveSession(ctx)
 		if err != nil {
 			return FileLock{}, f.errno(ctx, "getlk", err)
 		}
@@ -188,6 +188,20 @@ func (f *ZKFiles) ReleaseFlock(ctx context.Context, ino uint64, owner Owner) err
 	return f.set(ctx, heldKey{ino, 'f', owner}, FileLock{Start: 0, End: math.MaxUint64, Type: Unlock}, false)
 }
 
+// LockLost implements FileLockLoss: the lost channel of the session that holds owner's locks of the kind on ino.
+func (f *ZKFiles) LockLost(ino uint64, owner Owner, flock bool) <-chan struct{} {
+	kind := byte('p')
+	if flock {
+		kind = 'f'
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.held[heldKey{ino, kind, owner}]; s != nil {
+		return s.lost
+	}
+	return nil
+}
+
 // lostHeld reports (and forgets) that key's locks died with their session.
 func (f *ZKFiles) lostHeld(key heldKey) bool {
 	f.mu.Lock()
@@ -198,6 +212,14 @@ func (f *ZKFiles) lostHeld(key heldKey) bool {
 	}
 	delete(f.held, key)
 	return true
+}
+
+// mayHold reports whether key may have an owner node: it was committed, or its commit was attempted and not
+// confirmed either way.
+func (f *ZKFiles) mayHold(key heldKey) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held[key] != nil
 }
 
 func (f *ZKFiles) setHeld(key heldKey, s *zkSession, holds bool) {
@@ -230,8 +252,14 @@ func (f *ZKFiles) set(ctx context.Context, key heldKey, lk FileLock, wait bool) 
 		if ctx.Err() != nil {
 			return syscall.EINTR
 		}
-		if f.lostHeld(key) && lk.Type != Unlock {
-			return syscall.EIO
+		if f.lostHeld(key) {
+			if lk.Type != Unlock {
+				return syscall.EIO
+			}
+			return nil // its locks died with the session; it holds none in the current one
+		}
+		if lk.Type == Unlock && !f.mayHold(key) {
+			return nil // nothing to release: no ZooKeeper round trip (close(2) of every file asks)
 		}
 		lease, err := f.z.Lock(ctx, "file."+strconv.FormatUint(key.ino, 10), Exclusive)
 		if err != nil {
@@ -274,8 +302,11 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 		}
 		return done, watches, f.errno(ctx, "setlk", err)
 	}
-	if f.lostHeld(key) && lk.Type != Unlock {
-		return done, watches, syscall.EIO
+	if f.lostHeld(key) {
+		if lk.Type != Unlock {
+			return done, watches, syscall.EIO
+		}
+		return done, watches, nil
 	}
 	t, err := f.readTable(s, dir, key.kind)
 	if err != nil {
@@ -335,6 +366,9 @@ func (f *ZKFiles) tryOnce(ctx context.Context, lease *zkLease, key heldKey, lk F
 	}
 	if err := Valid(lease); err != nil {
 		return done, watches, f.errno(ctx, "setlk", err)
+	}
+	if len(next) > 0 {
+		f.setHeld(key, s, true) // before the commit: an unlock must look even if its reply is lost
 	}
 	_, err = s.conn.Multi(op, &zk.SetDataRequest{Path: dir, Data: nil, Version: -1})
 	if errors.Is(err, zk.ErrNoNode) && len(old) == 0 {
@@ -464,3 +498,5 @@ func (f *ZKFiles) closesCycle(s *zkSession, me Owner, stamp int64, blockers []Ow
 	}
 	return false, nil
 }
+
+var _ FileLockLoss = (*ZKFiles)(nil)

@@ -85,6 +85,16 @@ type FileLocker interface {
 	ReleaseFlock(ctx context.Context, ino uint64, owner Owner) error
 }
 
+// FileLockLoss is implemented by FileLockers whose locks can be lost without their owner releasing them: ZKFiles,
+// whose locks live as long as the mount's ZooKeeper session. pkg/fusefs uses it to refuse writes that such a lock
+// protected once it is gone.
+type FileLockLoss interface {
+	// LockLost returns a channel that is closed when owner's POSIX (flock false) or BSD (flock true) locks on ino
+	// are lost with the session they live in (it may be closed already), or nil when owner holds no such locks:
+	// it never locked, released them, or a lock request has since reported their loss (EIO).
+	LockLost(ino uint64, owner Owner, flock bool) <-chan struct{}
+}
+
 // ErrClosed is returned by Lock and TryLock after the Locker was closed.
 var ErrClosed = errors.New("lock: locker closed")
 

@@ -54,11 +54,22 @@ func (l observedLocker) Lock(ctx context.Context, name string, mode Mode) (Lease
 }
 
 // ObserveFileLocker returns l with every blocking SetLk and Flock that takes a lock timed and reported to o.
-func ObserveFileLocker(l FileLocker, o WaitObserver) FileLocker { return observedFileLocker{l, o} }
+// The result implements FileLockLoss when l does.
+func ObserveFileLocker(l FileLocker, o WaitObserver) FileLocker {
+	if loss, ok := l.(FileLockLoss); ok {
+		return observedLossyFileLocker{observedFileLocker{l, o}, loss}
+	}
+	return observedFileLocker{l, o}
+}
 
 type observedFileLocker struct {
 	FileLocker
 	o WaitObserver
+}
+
+type observedLossyFileLocker struct {
+	observedFileLocker
+	FileLockLoss
 }
 
 func (l observedFileLocker) SetLk(ctx context.Context, ino uint64, owner Owner, lk FileLock, wait bool) error {

@@ -58,3 +58,27 @@ func TestObserveLockers(t *testing.T) {
 		t.Fatalf("reported %v, want %v", w, want)
 	}
 }
+
+// lossyFiles is a FileLocker that can lose locks (as ZKFiles can).
+type lossyFiles struct {
+	*LocalFiles
+	lost chan struct{}
+}
+
+func (l lossyFiles) LockLost(uint64, Owner, bool) <-chan struct{} { return l.lost }
+
+// TestObserveFileLockerKeepsLoss: the observed FileLocker still tells pkg/fusefs when locks are lost (the driver
+// wraps ZKFiles in it when it has metrics); one that cannot lose locks does not claim to.
+func TestObserveFileLockerKeepsLoss(t *testing.T) {
+	l := lossyFiles{NewLocalFiles(), make(chan struct{})}
+	loss, ok := ObserveFileLocker(l, waits{}).(FileLockLoss)
+	if !ok {
+		t.Fatal("ObserveFileLocker hides FileLockLoss")
+	}
+	if loss.LockLost(1, Owner{}, false) != (<-chan struct{})(l.lost) {
+		t.Fatal("LockLost not passed through")
+	}
+	if _, ok := ObserveFileLocker(NewLocalFiles(), waits{}).(FileLockLoss); ok {
+		t.Fatal("an observed LocalFiles claims FileLockLoss")
+	}
+}

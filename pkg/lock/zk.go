@@ -167,6 +167,23 @@ func (z *ZK) session(ctx context.Context) (*zkSession, error) {
 	}
 }
 
+// ErrNoSession is returned by Lock, TryLock and the ZKFiles requests when the Locker has had no ZooKeeper session
+// for a whole session timeout (the ensemble cannot be reached): a request fails rather than wait through an
+// outage of unknown length. The filesystem reports it as EIO.
+var ErrNoSession = errors.New("lock: no ZooKeeper session")
+
+// liveSession is session for lock requests: while no session can be established it waits at most one session
+// timeout, then fails with ErrNoSession.
+func (z *ZK) liveSession(ctx context.Context) (*zkSession, error) {
+	wctx, cancel := context.WithTimeout(ctx, z.cfg.SessionTimeout)
+	defer cancel()
+	s, err := z.session(wctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, ErrNoSession
+	}
+	return s, err
+}
+
 // Close ends the session: ZooKeeper deletes every lock node of it at once, every lease reports Lost, and
 // pending Lock calls fail with ErrClosed.
 func (z *ZK) Close() error {

@@ -125,7 +125,7 @@ func TestZKPartitionLosesLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	sharedWaiter := make(chan error, 1)
-	go func() { // a waiter of the partitioned mount does not fail: it starts over on the new session
+	go func() { // a waiter of the partitioned mount starts over on the new session, or gives up if none comes
 		l, err := a.Lock(tctx(t), "p2", Shared)
 		if err == nil {
 			err = l.Unlock(context.Background())
@@ -154,8 +154,12 @@ func TestZKPartitionLosesLeases(t *testing.T) {
 	}
 	_ = z.Unlock(context.Background())
 	_ = y.Unlock(context.Background())
-	if err := <-sharedWaiter; err != nil {
+	// Granted before the cut or on the new session; or, when the partition outlasted a session timeout after the
+	// loss (as it may here: it lasts until the server expires a's session), ErrNoSession rather than a hang.
+	if err := <-sharedWaiter; err != nil && !errors.Is(err, ErrNoSession) {
 		t.Fatalf("Lock started before the partition: %v", err)
+	} else if err != nil {
+		t.Logf("Lock started before the partition: %v (no session for a session timeout)", err)
 	}
 }
 

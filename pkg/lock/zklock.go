@@ -53,7 +53,7 @@ func (z *ZK) lock(ctx context.Context, name string, mode Mode, wait bool) (Lease
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		s, err := z.session(ctx)
+		s, err := z.liveSession(ctx)
 		if err != nil {
 			return nil, err
 		}
