@@ -136,6 +136,9 @@ func createPVC(t *testing.T, ns, name, class string, mode corev1.PersistentVolum
 	if err != nil {
 		t.Fatalf("create PVC %s: %v", name, err)
 	}
+	if *staticProvisioning != "" {
+		provisionStatic(t, out)
+	}
 	return out
 }
 

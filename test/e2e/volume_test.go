@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -78,6 +79,10 @@ func TestReadWriteManyAcrossNodes(t *testing.T) {
 
 // TestOnlineExpansion: a PVC grows while a pod uses it, and df inside the pod shows the new size.
 func TestOnlineExpansion(t *testing.T) {
+	if *staticProvisioning != "" {
+		t.Skip("static provisioning: expansion needs csi-resizer (it calls ControllerExpandVolume when a claim grows), " +
+			"which this mode does not run")
+	}
 	ns := newNamespace(t)
 	createPVC(t, ns, "grow", *storageClass, corev1.ReadWriteOnce, "1Gi")
 	createPod(t, ns, podOpts{name: "df", pvc: "grow",
@@ -198,6 +203,9 @@ func TestDeleteRemovesVolume(t *testing.T) {
 	if err := client.CoreV1().PersistentVolumeClaims(ns).Delete(context.Background(), "doomed", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete PVC: %v", err)
 	}
+	if *staticProvisioning != "" {
+		reclaimAsProvisioner(t, pvName)
+	}
 	poll(t, "PV "+pvName+" deleted", func(ctx context.Context) (bool, error) {
 		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -208,6 +216,33 @@ func TestDeleteRemovesVolume(t *testing.T) {
 		}
 		return false, err
 	})
+}
+
+// reclaimAsProvisioner does csi-provisioner's part of a deleted claim in static-provisioning mode: once the PV
+// is Released, DeleteVolume, then the PV's removal; the volume must be gone from ListVolumes afterwards.
+func reclaimAsProvisioner(t *testing.T, pvName string) {
+	t.Helper()
+	var handle string
+	poll(t, "PV "+pvName+" released", func(ctx context.Context) (bool, error) {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		handle = pv.Spec.CSI.VolumeHandle
+		return pv.Status.Phase == corev1.VolumeReleased, nil
+	})
+	if !listVolumeIDs(t)[handle] {
+		t.Fatalf("volume %s not listed before DeleteVolume", handle)
+	}
+	if _, err := controllerClient(t).DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: handle}); err != nil {
+		t.Fatalf("DeleteVolume %s: %v", handle, err)
+	}
+	if listVolumeIDs(t)[handle] {
+		t.Fatalf("volume %s still listed after DeleteVolume", handle)
+	}
+	if err := client.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete PV %s: %v", pvName, err)
+	}
 }
 
 // TestNonRootFSGroup: a pod running as uid 1000 with fsGroup 2000 can write to a fresh volume; the file is
