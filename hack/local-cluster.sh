@@ -339,6 +339,7 @@ start_node_plugin() {
 # default) and started again; the fdkeeper held the mounts' FUSE connections, so the new process serves them again.
 restart_node_plugin() {
   stop csi-node "${1:-KILL}"
+  rm -f "$PLUGIN_DIR/csi.sock" # the killed process left it: wait for the new one's
   start_node_plugin
   wait_for "node plugin socket" 60 test -S "$PLUGIN_DIR/csi.sock"
 }
