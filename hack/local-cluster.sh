@@ -244,7 +244,7 @@ start_controllers() {
   if [[ -x $KUBE_BIN/kube-controller-manager ]]; then
     start kube-controller-manager "$KUBE_BIN/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
       --bind-address 127.0.0.1 --leader-elect=false --service-account-private-key-file "$PKI/sa.key" \
-      --root-ca-file "$PKI/ca.crt" --use-service-account-credentials=false --controllers '*,-nodeipam,-cloud-node-lifecycle'
+      --root-ca-file "$PKI/ca.crt" --use-service-account-credentials=false
   fi
   if [[ -x $KUBE_BIN/kube-scheduler ]]; then
     start kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --bind-address 127.0.0.1 --leader-elect=false
@@ -440,6 +440,11 @@ env_vars() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "CASSFS_CONTROLLER_ENDPOINT=unix://$CONTROLLER_SOCK"
   echo "CASSFS_E2E_IMAGE=$BUSYBOX_IMAGE"
+  if [[ -x $KUBE_BIN/kube-controller-manager && -x $KUBE_BIN/kube-scheduler ]]; then
+    echo "CASSFS_E2E_NO_CONTROLLERS=false"
+  else
+    echo "CASSFS_E2E_NO_CONTROLLERS=true"
+  fi
 }
 
 cmd=${1:-}

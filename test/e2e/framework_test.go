@@ -32,6 +32,9 @@ var (
 	image           = flag.String("image", "busybox:1.37", "image of the test pods (sh, df, stat, flock, dd)")
 	stepTimeout     = flag.Duration("timeout-step", 5*time.Minute, "how long one step (bind, start, resize, ...) may take")
 	keepNamespaces  = flag.Bool("keep-namespaces", false, "keep the namespaces of failed tests")
+	noControllers   = flag.Bool("no-controllers", false, "the cluster runs no kube-controller-manager and no "+
+		"kube-scheduler: the suite creates each namespace's default ServiceAccount, sets spec.nodeName on its pods "+
+		"and (with -static-provisioning) marks pre-bound PVs and claims Bound")
 )
 
 // client is set by TestMain.
@@ -80,6 +83,12 @@ func newNamespace(t *testing.T) string {
 		Labels: map[string]string{"app.kubernetes.io/part-of": "cassfs-e2e"}}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
+	}
+	if *noControllers { // the service account controller's part
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}}
+		if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create default ServiceAccount: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -163,10 +172,11 @@ type podOpts struct {
 
 func createPod(t *testing.T, ns string, o podOpts) *corev1.Pod {
 	t.Helper()
-	zero := int64(0)
+	zero, no := int64(0), false
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: o.name, Namespace: ns},
 		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  &no, // the test pods never call the API
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: &zero,
 			SecurityContext:               o.security,
@@ -182,6 +192,12 @@ func createPod(t *testing.T, ns string, o podOpts) *corev1.Pod {
 	}
 	if o.node != "" {
 		pod.Spec.NodeSelector = map[string]string{corev1.LabelHostname: o.node}
+	}
+	if *noControllers { // the scheduler's part
+		pod.Spec.NodeName = o.node
+		if o.node == "" {
+			pod.Spec.NodeName = schedulableNodes(t)[0]
+		}
 	}
 	out, err := client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {

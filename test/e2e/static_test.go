@@ -107,12 +107,43 @@ func provisionStatic(t *testing.T, pvc *corev1.PersistentVolumeClaim) {
 		t.Fatalf("create PV %s: %v", pvName, err)
 	}
 	t.Logf("provisioned %s (volume %s) for claim %s/%s", pvName, vol.VolumeId, pvc.Namespace, pvc.Name)
+	if *noControllers {
+		bindStatic(t, pvc, pvName)
+	}
 	t.Cleanup(func() {
 		if t.Failed() && *keepNamespaces {
 			return
 		}
 		reclaimStatic(t, pvc.Namespace, pvc.Name, pvName, vol.VolumeId, reclaim)
 	})
+}
+
+// bindStatic does the PV controller's part for a pre-bound pair: the claim's volumeName and both phases Bound.
+func bindStatic(t *testing.T, pvc *corev1.PersistentVolumeClaim, pvName string) {
+	t.Helper()
+	ctx := context.Background()
+	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PV %s: %v", pvName, err)
+	}
+	pv.Status.Phase = corev1.VolumeBound
+	if _, err := client.CoreV1().PersistentVolumes().UpdateStatus(ctx, pv, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("PV %s status: %v", pvName, err)
+	}
+	claim, err := client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Get(ctx, pvc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get claim %s: %v", pvc.Name, err)
+	}
+	claim.Spec.VolumeName = pvName
+	if claim, err = client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Update(ctx, claim, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("claim %s volumeName: %v", pvc.Name, err)
+	}
+	claim.Status.Phase = corev1.ClaimBound
+	claim.Status.AccessModes = pv.Spec.AccessModes
+	claim.Status.Capacity = pv.Spec.Capacity
+	if _, err := client.CoreV1().PersistentVolumeClaims(pvc.Namespace).UpdateStatus(ctx, claim, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("claim %s status: %v", pvc.Name, err)
+	}
 }
 
 // reclaimStatic is the end of a statically provisioned volume: the test's pods are deleted (kubelet unpublishes
