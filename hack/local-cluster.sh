@@ -11,6 +11,8 @@
 # Environment:
 #   KUBE_VERSION   Kubernetes version to build (default v1.36.3)
 #   KUBE_BIN       where the binaries are cached (default ~/.cache/cassfs/kubernetes-$KUBE_VERSION)
+#   KUBE_COMPONENTS  what build (and up) builds when missing (default: kubelet kube-apiserver kube-controller-manager
+#                  kube-scheduler; kubelet and kube-apiserver are required, the others are used when present)
 #   CASSFS_STATE   state directory of the private test bed (default /var/tmp/cassfs); the cluster lives in
 #                  $CASSFS_STATE/cluster (logs in $CASSFS_STATE/cluster/logs)
 #   CASSANDRA_BASE_IP, ZK_PORT_BASE   the private Cassandra/ZooKeeper bed (see hack/cassandra.sh, hack/zookeeper.sh)
@@ -19,7 +21,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KUBE_VERSION=${KUBE_VERSION:-v1.36.3}
 KUBE_BIN=${KUBE_BIN:-$HOME/.cache/cassfs/kubernetes-$KUBE_VERSION}
-KUBE_COMPONENTS=(kubelet kube-apiserver kube-controller-manager kube-scheduler)
+# shellcheck disable=SC2206 # a space-separated list on purpose
+KUBE_COMPONENTS=(${KUBE_COMPONENTS:-kubelet kube-apiserver kube-controller-manager kube-scheduler})
 
 log() { echo "local-cluster: $*" >&2; }
 
