@@ -36,5 +36,6 @@ cd "$ROOT"
 # shellcheck disable=SC2086 # E2E_ARGS is split on purpose
 go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -args -kubeconfig "$KUBECONFIG" \
   -static-provisioning "$CASSFS_CONTROLLER_ENDPOINT" -image "$CASSFS_E2E_IMAGE" \
-  -node-plugin-restart "$LC restart-node-plugin" -no-controllers="$CASSFS_E2E_NO_CONTROLLERS" -timeout-step 3m ${E2E_ARGS:-}
+  -node-plugin-restart "$LC restart-node-plugin" -no-controllers="$CASSFS_E2E_NO_CONTROLLERS" \
+  -kubelet-url "$CASSFS_KUBELET_URL" -timeout-step 3m ${E2E_ARGS:-}
 log "bring-up $((t1 - t0)) s, suite $((SECONDS - t1)) s"

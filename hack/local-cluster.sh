@@ -443,6 +443,8 @@ env_vars() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "CASSFS_CONTROLLER_ENDPOINT=unix://$CONTROLLER_SOCK"
   echo "CASSFS_E2E_IMAGE=$BUSYBOX_IMAGE"
+  # The API server's node proxy refuses loopback node addresses: the stats test reads kubelet directly.
+  echo "CASSFS_KUBELET_URL=https://127.0.0.1:10250"
   if [[ -x $KUBE_BIN/kube-controller-manager && -x $KUBE_BIN/kube-scheduler ]]; then
     echo "CASSFS_E2E_NO_CONTROLLERS=false"
   else

@@ -12,7 +12,8 @@
 // CSI sidecars: provision by calling CreateVolume on the driver's controller endpoint and creating pre-bound
 // PersistentVolumes; DeleteVolume at the end), -no-controllers (no kube-controller-manager or kube-scheduler: the
 // suite sets spec.nodeName, creates the default ServiceAccount and marks pre-bound PVs and claims Bound),
-// -node-plugin-restart COMMAND (how to SIGKILL and restart the node plugin for TestNodePluginRestart).
+// -node-plugin-restart COMMAND (how to SIGKILL and restart the node plugin for TestNodePluginRestart), -kubelet-url
+// URL (read the stats summary from kubelet directly: the API server node proxy refuses loopback node addresses).
 //
 // Each test runs in its own namespace (cassfs-e2e-*), deleted when the test ends. What is covered: a
 // ReadWriteOnce volume written by one pod and read back by another; a ReadWriteMany volume shared by pods on

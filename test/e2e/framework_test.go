@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -37,8 +38,11 @@ var (
 		"and (with -static-provisioning) marks pre-bound PVs and claims Bound")
 )
 
-// client is set by TestMain.
-var client kubernetes.Interface
+// client is set by TestMain, and restConfig, the configuration it was made from.
+var (
+	client     kubernetes.Interface
+	restConfig *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -59,6 +63,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: no cluster: kubeconfig %q: %v\n", path, err)
 		os.Exit(1)
 	}
+	restConfig = cfg
 	client, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

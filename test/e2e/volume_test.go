@@ -5,10 +5,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 )
 
 // TestReadWriteOnce: one pod writes a file and exits; a second pod, started afterwards (anywhere), reads it
@@ -153,7 +158,7 @@ func TestVolumeStats(t *testing.T) {
 
 	var last string
 	poll(t, "stats summary of node "+pod.Spec.NodeName, func(ctx context.Context) (bool, error) {
-		raw, err := client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", pod.Spec.NodeName, "proxy", "stats", "summary").DoRaw(ctx)
+		raw, err := statsSummaryRaw(ctx, pod.Spec.NodeName)
 		if err != nil {
 			return false, err
 		}
@@ -182,6 +187,39 @@ func TestVolumeStats(t *testing.T) {
 		return false, nil
 	})
 	t.Logf("stats: %s", last)
+}
+
+var kubeletURL = flag.String("kubelet-url", "", "read kubelet's stats summary from this URL (https://host:port) "+
+	"with the kubeconfig's client certificate instead of through the API server's node proxy, which refuses "+
+	"loopback node addresses (hack/local-cluster.sh)")
+
+// statsSummaryRaw reads kubelet's /stats/summary of node.
+func statsSummaryRaw(ctx context.Context, node string) ([]byte, error) {
+	if *kubeletURL == "" {
+		return client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "stats", "summary").DoRaw(ctx)
+	}
+	tlsCfg, err := rest.TLSConfigFor(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg = tlsCfg.Clone()
+	tlsCfg.InsecureSkipVerify = true // kubelet's serving certificate is self-signed
+	tlsCfg.RootCAs = nil
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*kubeletURL, "/")+"/stats/summary", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("kubelet %s: %s: %s", *kubeletURL, resp.Status, body)
+	}
+	return body, err
 }
 
 // TestDeleteRemovesVolume: deleting a claim of a Delete StorageClass deletes its PersistentVolume, which the
