@@ -6,7 +6,7 @@ CACHE ?= $(HOME)/.cache/cassfs
 # Packages whose tests need no server (fast feedback; `make test` runs everything).
 UNIT_PKGS ?= ./pkg/store/... ./hack/...
 
-.PHONY: help build test test-unit fuzz lint bench quickstart quickstart-stop servers-up servers-down servers-up-3 servers-status image
+.PHONY: help build test test-unit fuzz lint bench quickstart quickstart-stop servers-up servers-down servers-up-3 servers-status image e2e-local local-cluster-up local-cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ servers-down: ## stop every local server
 servers-status: ## what runs
 	-hack/cassandra.sh status
 	-hack/zookeeper.sh status
+
+e2e-local: ## e2e suite on a real single-node Kubernetes built here, no Docker (long cold build; not in `make test`)
+	hack/e2e-local.sh
+
+local-cluster-up: ## start the local single-node Kubernetes (hack/local-cluster.sh; KUBECONFIG: hack/local-cluster.sh env)
+	hack/local-cluster.sh up
+
+local-cluster-down: ## stop it
+	hack/local-cluster.sh down
 
 image: ## container image (needs Docker)
 	docker build --build-arg VERSION=$(VERSION) -t cassfs/csi-driver:$(VERSION) .

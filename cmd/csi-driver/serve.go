@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/cassfs/cassfs/pkg/driver"
 	"github.com/cassfs/cassfs/pkg/driver/cassbackend"
 	"github.com/cassfs/cassfs/pkg/fdkeeper"
+	"github.com/cassfs/cassfs/pkg/kubeletreg"
 	"github.com/cassfs/cassfs/pkg/metrics"
 )
 
@@ -33,6 +35,7 @@ type serveFlags struct {
 	stateDir, metricsAddress, logLevel    string
 	fdkeeper                              string
 	kubeletDir                            string
+	registrationDir, registrationPath     string
 	cacheBytes                            int64
 }
 
@@ -57,6 +60,8 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/cassfs-csi", "node: where staged volumes are recorded (survives plugin restarts)")
 	fs.StringVar(&f.fdkeeper, "fdkeeper-socket", "", "node: socket of the csi-driver fdkeeper beside the plugin: mounts survive plugin restarts (empty: off)")
 	fs.StringVar(&f.kubeletDir, "kubelet-dir", "", "node: refuse staging and target paths outside this directory (empty: any absolute path)")
+	fs.StringVar(&f.registrationDir, "kubelet-registration-dir", "", "node: register with kubelet directly by serving its plugin registration API on DIR/<driver-name>-reg.sock (DIR is kubelet's plugins_registry; empty: off, the node-driver-registrar sidecar registers)")
+	fs.StringVar(&f.registrationPath, "kubelet-registration-path", "", "node: the CSI socket path kubelet is told to use (default: the path of --endpoint)")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "host:port to serve Prometheus metrics on (empty: off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 64<<20, "node: read cache per mounted volume, in bytes")
@@ -70,6 +75,17 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	case "controller", "node", "all":
 	default:
 		return f, fmt.Errorf("--mode %q: want controller, node or all", f.mode)
+	}
+	if f.registrationDir != "" {
+		if f.mode == "controller" {
+			return f, errors.New("--kubelet-registration-dir needs --mode node or all")
+		}
+		if f.registrationPath == "" {
+			if !strings.HasPrefix(f.endpoint, "unix://") {
+				return f, errors.New("--kubelet-registration-dir needs a unix:// --endpoint or --kubelet-registration-path")
+			}
+			f.registrationPath = strings.TrimPrefix(f.endpoint, "unix://")
+		}
 	}
 	return f, nil
 }
@@ -141,7 +157,31 @@ func runServe(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	var regDone chan error
+	if f.registrationDir != "" {
+		regDone = make(chan error, 1)
+		go func() {
+			// Offer the plugin to kubelet only once the CSI socket answers: kubelet calls NodeGetInfo right away.
+			if err := waitForSocket(ctx, f.endpoint); err != nil {
+				regDone <- nil
+				return
+			}
+			err := kubeletreg.Serve(ctx, kubeletreg.Config{Dir: f.registrationDir, DriverName: f.driverName,
+				Endpoint: f.registrationPath, Logger: log})
+			if err != nil {
+				log.Error("kubelet registration stopped: stopping the plugin", "err", err)
+				stop()
+			}
+			regDone <- err
+		}()
+	}
 	runErr := d.Run(ctx)
+	if regDone != nil {
+		stop() // Run may have ended on its own: withdraw the registration too
+		if err := <-regDone; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if stager != nil {
 		// Write back buffered data before the process (and with it every FUSE server) goes away. With a keeper
 		// the mounts stay for the next start to resume (Leave). Without, they are unmounted and the node state
@@ -162,6 +202,25 @@ func runServe(args []string) error {
 		return runErr
 	}
 	return nil
+}
+
+// waitForSocket waits until the unix socket of endpoint accepts connections, or ctx ends.
+func waitForSocket(ctx context.Context, endpoint string) error {
+	path := strings.TrimPrefix(endpoint, "unix://")
+	if path == endpoint {
+		return nil // tcp://: nothing to wait for on the file system
+	}
+	for {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func splitList(s string) []string {

@@ -15,6 +15,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 
 	"github.com/cassfs/cassfs/internal/testenv"
 )
@@ -30,7 +31,12 @@ func TestParseServeFlags(t *testing.T) {
 	if got := splitList(f.cassandraHosts); len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Fatalf("hosts %q", got)
 	}
-	for _, bad := range [][]string{{"--mode=both"}, {"--no-such-flag"}, {"stray"}} {
+	f, err = parseServeFlags([]string{"--mode=node", "--endpoint=unix:///p/csi.sock", "--kubelet-registration-dir=/r"})
+	if err != nil || f.registrationPath != "/p/csi.sock" {
+		t.Fatalf("registration path %q, %v", f.registrationPath, err)
+	}
+	for _, bad := range [][]string{{"--mode=both"}, {"--no-such-flag"}, {"stray"},
+		{"--mode=controller", "--kubelet-registration-dir=/r"}, {"--endpoint=tcp://127.0.0.1:1", "--kubelet-registration-dir=/r"}} {
 		if _, err := parseServeFlags(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -53,7 +59,8 @@ func TestServe(t *testing.T) {
 	go func() {
 		done <- runServe([]string{"--endpoint=unix://" + sock, "--mode=all", "--node-id=serve-test",
 			"--cassandra=" + strings.Join(hosts, ","), "--cassandra-password-file=" + pw, "--zookeeper=" + strings.Join(zk, ","),
-			"--state-dir=" + filepath.Join(dir, "state"), "--metrics-address=" + metrics, "--log-level=warn"})
+			"--state-dir=" + filepath.Join(dir, "state"), "--metrics-address=" + metrics, "--log-level=warn",
+			"--kubelet-registration-dir=" + filepath.Join(dir, "registry")})
 	}()
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(sock); err == nil {
@@ -89,6 +96,27 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(string(body), `cassfs_csi_operations_total{code="OK",method="GetPluginInfo"} 1`) {
 		t.Fatalf("metrics:\n%s", body)
 	}
+	// Kubelet's half of the registration: the socket in the registry names the plugin's CSI socket.
+	regSock := filepath.Join(dir, "registry", "csi.cassfs.io-reg.sock")
+	var reg *registerapi.PluginInfo
+	for i := 0; ; i++ {
+		rc, err := grpc.NewClient("unix://"+regSock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err = registerapi.NewRegistrationClient(rc).GetInfo(ctx, &registerapi.InfoRequest{})
+		rc.Close()
+		if err == nil {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("registration GetInfo: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if reg.Type != registerapi.CSIPlugin || reg.Name != "csi.cassfs.io" || reg.Endpoint != sock {
+		t.Fatalf("registration info %v", reg)
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +124,9 @@ func TestServe(t *testing.T) {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("serve: %v", err)
+		}
+		if _, err := os.Stat(regSock); !os.IsNotExist(err) {
+			t.Fatalf("registration socket left behind: %v", err)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("serve did not stop on SIGTERM")

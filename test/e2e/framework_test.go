@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -32,10 +33,16 @@ var (
 	image           = flag.String("image", "busybox:1.37", "image of the test pods (sh, df, stat, flock, dd)")
 	stepTimeout     = flag.Duration("timeout-step", 5*time.Minute, "how long one step (bind, start, resize, ...) may take")
 	keepNamespaces  = flag.Bool("keep-namespaces", false, "keep the namespaces of failed tests")
+	noControllers   = flag.Bool("no-controllers", false, "the cluster runs no kube-controller-manager and no "+
+		"kube-scheduler: the suite creates each namespace's default ServiceAccount, sets spec.nodeName on its pods "+
+		"and (with -static-provisioning) marks pre-bound PVs and claims Bound")
 )
 
-// client is set by TestMain.
-var client kubernetes.Interface
+// client is set by TestMain, and restConfig, the configuration it was made from.
+var (
+	client     kubernetes.Interface
+	restConfig *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -56,6 +63,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: no cluster: kubeconfig %q: %v\n", path, err)
 		os.Exit(1)
 	}
+	restConfig = cfg
 	client, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -80,6 +88,12 @@ func newNamespace(t *testing.T) string {
 		Labels: map[string]string{"app.kubernetes.io/part-of": "cassfs-e2e"}}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
+	}
+	if *noControllers { // the service account controller's part
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}}
+		if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create default ServiceAccount: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -136,6 +150,9 @@ func createPVC(t *testing.T, ns, name, class string, mode corev1.PersistentVolum
 	if err != nil {
 		t.Fatalf("create PVC %s: %v", name, err)
 	}
+	if *staticProvisioning != "" {
+		provisionStatic(t, out)
+	}
 	return out
 }
 
@@ -160,10 +177,11 @@ type podOpts struct {
 
 func createPod(t *testing.T, ns string, o podOpts) *corev1.Pod {
 	t.Helper()
-	zero := int64(0)
+	zero, no := int64(0), false
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: o.name, Namespace: ns},
 		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  &no, // the test pods never call the API
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: &zero,
 			SecurityContext:               o.security,
@@ -179,6 +197,12 @@ func createPod(t *testing.T, ns string, o podOpts) *corev1.Pod {
 	}
 	if o.node != "" {
 		pod.Spec.NodeSelector = map[string]string{corev1.LabelHostname: o.node}
+	}
+	if *noControllers { // the scheduler's part
+		pod.Spec.NodeName = o.node
+		if o.node == "" {
+			pod.Spec.NodeName = schedulableNodes(t)[0]
+		}
 	}
 	out, err := client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {

@@ -5,16 +5,22 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 )
 
 // TestReadWriteOnce: one pod writes a file and exits; a second pod, started afterwards (anywhere), reads it
@@ -78,6 +84,10 @@ func TestReadWriteManyAcrossNodes(t *testing.T) {
 
 // TestOnlineExpansion: a PVC grows while a pod uses it, and df inside the pod shows the new size.
 func TestOnlineExpansion(t *testing.T) {
+	if *staticProvisioning != "" {
+		t.Skip("static provisioning: expansion needs csi-resizer (it calls ControllerExpandVolume when a claim grows), " +
+			"which this mode does not run")
+	}
 	ns := newNamespace(t)
 	createPVC(t, ns, "grow", *storageClass, corev1.ReadWriteOnce, "1Gi")
 	createPod(t, ns, podOpts{name: "df", pvc: "grow",
@@ -148,7 +158,7 @@ func TestVolumeStats(t *testing.T) {
 
 	var last string
 	poll(t, "stats summary of node "+pod.Spec.NodeName, func(ctx context.Context) (bool, error) {
-		raw, err := client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", pod.Spec.NodeName, "proxy", "stats", "summary").DoRaw(ctx)
+		raw, err := statsSummaryRaw(ctx, pod.Spec.NodeName)
 		if err != nil {
 			return false, err
 		}
@@ -179,6 +189,39 @@ func TestVolumeStats(t *testing.T) {
 	t.Logf("stats: %s", last)
 }
 
+var kubeletURL = flag.String("kubelet-url", "", "read kubelet's stats summary from this URL (https://host:port) "+
+	"with the kubeconfig's client certificate instead of through the API server's node proxy, which refuses "+
+	"loopback node addresses (hack/local-cluster.sh)")
+
+// statsSummaryRaw reads kubelet's /stats/summary of node.
+func statsSummaryRaw(ctx context.Context, node string) ([]byte, error) {
+	if *kubeletURL == "" {
+		return client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "stats", "summary").DoRaw(ctx)
+	}
+	tlsCfg, err := rest.TLSConfigFor(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg = tlsCfg.Clone()
+	tlsCfg.InsecureSkipVerify = true // kubelet's serving certificate is self-signed
+	tlsCfg.RootCAs = nil
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*kubeletURL, "/")+"/stats/summary", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("kubelet %s: %s: %s", *kubeletURL, resp.Status, body)
+	}
+	return body, err
+}
+
 // TestDeleteRemovesVolume: deleting a claim of a Delete StorageClass deletes its PersistentVolume, which the
 // provisioner does only after DeleteVolume succeeded.
 func TestDeleteRemovesVolume(t *testing.T) {
@@ -198,6 +241,9 @@ func TestDeleteRemovesVolume(t *testing.T) {
 	if err := client.CoreV1().PersistentVolumeClaims(ns).Delete(context.Background(), "doomed", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete PVC: %v", err)
 	}
+	if *staticProvisioning != "" {
+		reclaimAsProvisioner(t, pvName)
+	}
 	poll(t, "PV "+pvName+" deleted", func(ctx context.Context) (bool, error) {
 		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -208,6 +254,34 @@ func TestDeleteRemovesVolume(t *testing.T) {
 		}
 		return false, err
 	})
+}
+
+// reclaimAsProvisioner does csi-provisioner's part of a deleted claim in static-provisioning mode: once the PV
+// is Released, DeleteVolume, then the PV's removal; the volume must be gone from ListVolumes afterwards.
+func reclaimAsProvisioner(t *testing.T, pvName string) {
+	t.Helper()
+	var handle string
+	poll(t, "PV "+pvName+" released", func(ctx context.Context) (bool, error) {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		handle = pv.Spec.CSI.VolumeHandle
+		// Without the PV controller nothing marks it Released; the claim's deletion was requested already.
+		return pv.Status.Phase == corev1.VolumeReleased || *noControllers, nil
+	})
+	if !listVolumeIDs(t)[handle] {
+		t.Fatalf("volume %s not listed before DeleteVolume", handle)
+	}
+	if _, err := controllerClient(t).DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: handle}); err != nil {
+		t.Fatalf("DeleteVolume %s: %v", handle, err)
+	}
+	if listVolumeIDs(t)[handle] {
+		t.Fatalf("volume %s still listed after DeleteVolume", handle)
+	}
+	if err := client.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete PV %s: %v", pvName, err)
+	}
 }
 
 // TestNonRootFSGroup: a pod running as uid 1000 with fsGroup 2000 can write to a fresh volume; the file is
