@@ -108,9 +108,9 @@ func (v *Volume) Write(ctx context.Context, ino store.Ino, off uint64, data []by
 // setSize records a size (never below the current one) and mtime/ctime t on file cur (as just
 // read) and counts the growth in usage.
 func (v *Volume) setSize(ctx context.Context, cur *inode, size uint64, t int64) (store.Attr, error) {
-	var delta int64
+	var delta, base int64
 	n, err := v.updateInodeFrom(ctx, cur.Ino, cur, func(n *inode) error {
-		delta = 0
+		delta, base = 0, n.ver
 		if size < n.Size {
 			size = n.Size
 		}
@@ -122,7 +122,7 @@ func (v *Volume) setSize(ctx context.Context, cur *inode, size uint64, t int64) 
 	if err != nil {
 		return store.Attr{}, err
 	}
-	v.saw(n)
+	v.sawOwn(cur.ver, base, n)
 	v.addUsage(ctx, delta, 0)
 	return n.Attr, nil
 }
@@ -138,6 +138,17 @@ func (v *Volume) observe(n inode) {
 		v.data.Invalidate(uint64(n.Ino))
 		v.saw(n)
 	}
+}
+
+// sawOwn records the version of file n after this session changed its inode. observed is the version the
+// session's cached view was checked against before the change (observe), base the version the change was
+// applied to: if they differ, another mount changed the file in between (a compare-and-set retry) and the cached
+// view is dropped, or this session would take its own new version for one that includes the other mount's change.
+func (v *Volume) sawOwn(observed, base int64, n inode) {
+	if base != observed {
+		v.data.Invalidate(uint64(n.Ino))
+	}
+	v.saw(n)
 }
 
 // saw records the inode version this session's cached view of the file corresponds to.
@@ -207,6 +218,11 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 	if err != nil {
 		return store.Attr{}, err
 	}
+	if cur.Type == store.TypeFile {
+		// Before truncating with, and before recording the version after, this change: the cached view must
+		// not predate another mount's writes.
+		v.observe(cur)
+	}
 	if in.Valid&store.SetSize != 0 {
 		switch cur.Type {
 		case store.TypeFile:
@@ -236,9 +252,9 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 		}
 	}
 	t := now()
-	var delta int64
+	var delta, base int64
 	n, err := v.updateInodeFrom(ctx, ino, &cur, func(n *inode) error {
-		delta = 0
+		delta, base = 0, n.ver
 		if in.Valid&store.SetSize != 0 {
 			delta = int64(in.Size) - int64(n.Size)
 			n.Size = in.Size
@@ -269,7 +285,7 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 		return store.Attr{}, err
 	}
 	if n.Type == store.TypeFile {
-		v.saw(n)
+		v.sawOwn(cur.ver, base, n)
 	}
 	v.addUsage(ctx, delta, 0)
 	return n.Attr, nil
