@@ -51,6 +51,10 @@ const (
 	fsx2Marker    = 1 << 62 // marker changes name inode numbers from here on: no kernel knows them
 )
 
+// fsx2Idle counts steps that found nothing to do (an mmap step on a name that is not a non-empty file, an
+// O_DIRECT read where the file could not be opened O_DIRECT).
+const fsx2Idle = "steps without an operation"
+
 // Names the steps use: files and directories may appear under any of them ("d" is a directory at the start).
 var fsx2Names = []string{"a", "b", "c", "d", "d/e", "d/f", "d/g"}
 
@@ -520,6 +524,7 @@ func (x *fsx2) readCached(h *fsx2Handle) {
 
 func (x *fsx2) readDirect(h *fsx2Handle) {
 	if h.direct < 0 {
+		x.counts[fsx2Idle]++
 		return
 	}
 	x.count(h.m, "read O_DIRECT")
@@ -651,6 +656,7 @@ func (x *fsx2) mmapRange() (name string, ino uint64, off, n int, ok bool) {
 func (x *fsx2) mmapRead(m int) {
 	name, ino, off, n, ok := x.mmapRange()
 	if !ok {
+		x.counts[fsx2Idle]++
 		return
 	}
 	x.count(m, "mmap read")
@@ -669,6 +675,7 @@ func (x *fsx2) mmapRead(m int) {
 func (x *fsx2) mmapWrite(m int) {
 	name, ino, off, n, ok := x.mmapRange()
 	if !ok {
+		x.counts[fsx2Idle]++
 		return
 	}
 	x.count(m, "mmap write")
