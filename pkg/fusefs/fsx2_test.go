@@ -51,9 +51,9 @@ const (
 	fsx2Marker    = 1 << 62 // marker changes name inode numbers from here on: no kernel knows them
 )
 
-// fsx2Idle counts steps that found nothing to do (an mmap step on a name that is not a non-empty file, an
-// O_DIRECT read where the file could not be opened O_DIRECT).
-const fsx2Idle = "steps without an operation"
+// fsx2Idle counts draws that found nothing to do (an mmap step on a name that is not a non-empty file, an
+// O_DIRECT read where the file could not be opened O_DIRECT); the step then draws again.
+const fsx2Idle = "draws without an operation (drawn again)"
 
 // Names the steps use: files and directories may appear under any of them ("d" is a directory at the start).
 var fsx2Names = []string{"a", "b", "c", "d", "d/e", "d/f", "d/g"}
@@ -201,7 +201,12 @@ func runFSX2(t *testing.T, a, b string, na, nb *markedNotifier, seed int64, ops 
 		progress = 1000
 	}
 	for x.step = 1; x.step <= ops; x.step++ {
-		m := x.doRandom()
+		var m int
+		for idle := x.counts[fsx2Idle]; ; idle = x.counts[fsx2Idle] {
+			if m = x.doRandom(); x.counts[fsx2Idle] == idle {
+				break // every step does an operation
+			}
+		}
 		x.settle(m)
 		x.checkNames()
 		x.checkOther(1 - m)
