@@ -854,7 +854,7 @@ func TestFSX2Memstore(t *testing.T) {
 // TestFSX2Cassandra runs the two-mount random-operation test on two mounts of one real Cassandra volume, each
 // with its own ZooKeeper session for locks and change notices, as two nodes have.
 func TestFSX2Cassandra(t *testing.T) {
-	seed, ops := fsx2Params(t, 500)
+	seed, ops := fsx2Params(t, 300)
 	c, id := cassVolume(t, 0)
 	cfg := zkVolumeConfig(t)
 	var ns [2]*markedNotifier
