@@ -155,9 +155,9 @@ func (v *Volume) setSize(ctx context.Context, cur *inode, size uint64, t int64) 
 
 // setSizeOnce is one compare-and-set loop of setSize, starting from first.
 func (v *Volume) setSizeOnce(ctx context.Context, first *inode, size uint64, t int64) (inode, error) {
-	var delta int64
+	var delta, base int64
 	n, err := v.updateInodeFrom(ctx, first.Ino, first, func(n *inode) error {
-		delta = 0
+		delta, base = 0, n.ver
 		sz := max(size, n.Size)
 		delta = int64(sz) - int64(n.Size)
 		n.Size = sz
@@ -167,7 +167,7 @@ func (v *Volume) setSizeOnce(ctx context.Context, first *inode, size uint64, t i
 	if err != nil {
 		return inode{}, err
 	}
-	v.saw(n)
+	v.sawOwn(first.ver, base, n)
 	v.addUsage(ctx, delta, 0)
 	return n, nil
 }
@@ -216,6 +216,17 @@ func (v *Volume) observe(n inode) {
 		v.data.Invalidate(uint64(n.Ino))
 		v.saw(n)
 	}
+}
+
+// sawOwn records the version of file n after this session changed its inode. observed is the version the
+// session's cached view was checked against before the change (observe), base the version the change was
+// applied to: if they differ, another mount changed the file in between (a compare-and-set retry) and the cached
+// view is dropped, or this session would take its own new version for one that includes the other mount's change.
+func (v *Volume) sawOwn(observed, base int64, n inode) {
+	if base != observed {
+		v.data.Invalidate(uint64(n.Ino))
+	}
+	v.saw(n)
 }
 
 // saw records the inode version this session's cached view of the file corresponds to.
@@ -285,6 +296,11 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 	if err != nil {
 		return store.Attr{}, err
 	}
+	if cur.Type == store.TypeFile {
+		// Before truncating with, and before recording the version after, this change: the cached view must
+		// not predate another mount's writes.
+		v.observe(cur)
+	}
 	if in.Valid&store.SetSize != 0 {
 		switch cur.Type {
 		case store.TypeFile:
@@ -314,9 +330,9 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 		}
 	}
 	t := now()
-	var delta int64
+	var delta, base int64
 	n, err := v.updateInodeFrom(ctx, ino, &cur, func(n *inode) error {
-		delta = 0
+		delta, base = 0, n.ver
 		if in.Valid&store.SetSize != 0 {
 			delta = int64(in.Size) - int64(n.Size)
 			n.Size = in.Size
@@ -347,7 +363,7 @@ func (v *Volume) SetAttr(ctx context.Context, ino store.Ino, in store.SetAttrIn)
 		return store.Attr{}, err
 	}
 	if n.Type == store.TypeFile {
-		v.saw(n)
+		v.sawOwn(cur.ver, base, n)
 	}
 	v.addUsage(ctx, delta, 0)
 	return n.Attr, nil

@@ -37,19 +37,21 @@
 // reads. (This mount's own writes change the version too, so the open after them starts afresh: simple and safe.)
 //
 // Beyond close-to-open, with Options.Notifier (notify.go): every change another mount may cache is published
-// once the store has it (each uploaded write-back piece, truncation, fallocate: "data of N changed"; setattr and
-// xattrs: "attributes of N changed"; create, link, unlink, rmdir, rename: "entry NAME in D changed", or "NAME in
-// D deleted, inode C has no name left"), and the other mounts turn what they receive into kernel invalidations:
-// FUSE_NOTIFY_INVAL_INODE (attributes only, or attributes and pages), FUSE_NOTIFY_INVAL_ENTRY, and
-// FUSE_NOTIFY_DELETE (which also tells inotify watchers), and drop their read-ahead windows of the file. So
-// RWX users see other nodes' changes within milliseconds, even through a file they keep open and for names
+// once the store has it (each uploaded write-back piece, O_APPEND write, truncation, fallocate: "data of N
+// changed"; setattr and xattrs: "attributes of N changed"; create, link, unlink, rmdir, rename: "entry NAME in D
+// changed", or "NAME in D deleted, inode C has no name left"), and the other mounts turn what they receive into
+// kernel invalidations: FUSE_NOTIFY_INVAL_INODE (attributes only, or attributes and pages),
+// FUSE_NOTIFY_INVAL_ENTRY, and FUSE_NOTIFY_DELETE (which also tells inotify watchers), and drop their read-ahead
+// windows of the file. So RWX users see other nodes' changes within milliseconds, even through a file they keep open and for names
 // their kernel had cached as missing, and AttrTimeout, EntryTimeout and NegativeTimeout can be long (attribute
 // and entry timeouts default to DefaultNotifiedTimeout, 60s, on a mount with a Notifier). When
 // notices may have been lost (a lost ZooKeeper session), the mount invalidates everything go-fuse's tree knows
 // (names cached as missing are not in it: they expire after NegativeTimeout).
 // Invalidations are sent from the Notifier's goroutine, never from a FUSE handler, and no handler waits for
 // it: the kernel serves an invalidation under the inode locks of the file or directory, which a request we are
-// serving may hold, so the reverse would deadlock.
+// serving may hold, so the reverse would deadlock. Writes still buffered on a mount (see below) are not
+// changes yet: another mount may see none, some or all of them until fsync, close, truncate or fallocate of the
+// file on the writing mount. The two-mount random-operation test (fsx2_test.go) compares exactly this.
 //
 // Without a Notifier, names and attributes the kernel caches (AttrTimeout and EntryTimeout, 1s by default) and
 // data read through a handle opened before another mount's change may be seen late. Negative lookups are not

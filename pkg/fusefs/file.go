@@ -96,6 +96,7 @@ func (h *handle) appendWrite(ctx context.Context, data []byte, off int64) (uint3
 	if _, err := h.f.st.Write(ctx, h.ino, a.Size, data); err != nil {
 		return 0, errno(err)
 	}
+	h.f.publish(dataChanged(h.ino))
 	if a.Size != uint64(off) {
 		go func() {
 			if e := h.n.NotifyContent(0, 0); e != 0 && e != syscall.ENOENT {

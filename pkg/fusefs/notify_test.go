@@ -427,3 +427,55 @@ func TestTimeoutDefaultsFollowNotifier(t *testing.T) {
 		t.Fatalf("explicit timeouts were replaced: attr %v entry %v", explicit.AttrTimeout, explicit.EntryTimeout)
 	}
 }
+
+// mountMemMarked mounts one in-memory volume twice with kernel caches of an hour, joined by an in-process
+// Notifier group whose members are wrapped so that a test can wait until the other mount has applied
+// everything a mount published (markedNotifier, fsx2_test.go).
+func mountMemMarked(t *testing.T) (a, b string, na, nb *markedNotifier) {
+	vol := memstore.NewVolume(memstore.Options{})
+	g := lock.NewLocalNotifiers(0)
+	na, nb = newMarkedNotifier(g.Join()), newMarkedNotifier(g.Join())
+	na.peer, nb.peer = nb, na
+	t.Cleanup(func() { _ = na.Close(); _ = nb.Close() }) // after the unmounts
+	a, _ = mountStore(t, vol.Session("a"), fsx2Options("a", na))
+	b, _ = mountStore(t, vol.Session("b"), fsx2Options("b", nb))
+	return a, b, na, nb
+}
+
+// TestNotifyAppendWrite: a write through an O_APPEND descriptor (written through to the store, not buffered)
+// is announced like any other write: once its notices are applied, the other mount sees the new size and data
+// through the name and through a descriptor it keeps open. (It was not announced: fsx2 seed 1, step 65.)
+func TestNotifyAppendWrite(t *testing.T) {
+	a, b, na, nb := mountMemMarked(t)
+	settle := func() {
+		t.Helper()
+		if !nb.waitApplied(na.mark(), time.Minute) {
+			t.Fatal("b did not apply a's notices within a minute")
+		}
+	}
+	writeFile(t, join(a, "log"), []byte("first\n"))
+	settle() // the notices of the creation, before b caches anything
+	fb, err := os.Open(join(b, "log"))
+	must(t, err)
+	defer fb.Close()
+	buf := make([]byte, 64)
+	if n, _ := preadFull(int(fb.Fd()), buf, 0); string(buf[:n]) != "first\n" {
+		t.Fatalf("b reads %q", buf[:n])
+	}
+	if st := stat(t, join(b, "log")); st.Size != 6 { // b's kernel now caches size 6 for an hour
+		t.Fatalf("b: size %d", st.Size)
+	}
+	fa, err := os.OpenFile(join(a, "log"), os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	defer fa.Close()
+	_, err = fa.Write([]byte("second\n")) // no fsync, no close: appends are written through
+	must(t, err)
+	settle()
+	want := "first\nsecond\n"
+	if st := stat(t, join(b, "log")); st.Size != int64(len(want)) {
+		t.Errorf("b: size %d after a's append, want %d", st.Size, len(want))
+	}
+	if n, _ := preadFull(int(fb.Fd()), buf, 0); string(buf[:n]) != want {
+		t.Errorf("b's open descriptor reads %q after a's append, want %q", buf[:n], want)
+	}
+}
