@@ -184,10 +184,16 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 		if sleep(stormDown) {
 			restartAt = time.Now()
 			// start-node returns when the node answers CQL; the storm goes on meanwhile.
+			// start-node waits 4 minutes for CQL; on a loaded machine a start can take longer, and a second
+			// start-node finds the process running and waits again.
 			out, err := exec.Command(hackPath("cassandra.sh"), "start-node", victim).CombinedOutput()
 			if err != nil {
+				t.Logf("restart node%d: %v\n%s", stormVictim, err, out)
+				out, err = exec.Command(hackPath("cassandra.sh"), "start-node", victim).CombinedOutput()
+			}
+			if err != nil {
 				stopStorm()
-				t.Fatalf("restart node%d: %v\n%s", stormVictim, err, out)
+				t.Fatalf("restart node%d: %v\n%s\nworkers: %v", stormVictim, err, out, workerErrors(workers))
 			}
 			upAt = time.Now()
 			t.Logf("MEASURED: node%d down %v (kill to CQL answering again; restart took %v)", stormVictim,
@@ -199,13 +205,7 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 	stopStorm()
 	t.Logf("driver: %d statement attempts failed during the storm (retried or resolved by the caller):\n%s",
 		obs.failed.Load(), strings.Join(obs.samples(), "\n"))
-	var errs []string
-	for _, w := range workers {
-		if err := w.failure(); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
+	if errs := workerErrors(workers); len(errs) > 0 {
 		t.Fatalf("the application saw errors (node%d killed at %v, up at %v):\n%s", stormVictim,
 			offset(testStart, killAt), offset(testStart, upAt), strings.Join(errs, "\n"))
 	}
@@ -256,6 +256,17 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 	}
 	t.Logf("fsck: %d inodes, %d entries, notes %q", r.Inodes, r.Entries, r.Notes)
 	t.Logf("MEASURED: whole test %v", time.Since(testStart).Round(time.Second))
+}
+
+// workerErrors returns the workers' failures.
+func workerErrors(workers []*stormWorker) []string {
+	var errs []string
+	for _, w := range workers {
+		if err := w.failure(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	return errs
 }
 
 func offset(start, t time.Time) string {
@@ -774,45 +785,55 @@ func compareTree(t *testing.T, where string, got map[string]treeNode, want map[s
 	}
 }
 
-// mountTree walks the workers' subtrees through the mount at mnt.
+// mountTree walks the workers' subtrees through the mount at mnt, one goroutine per subtree.
 func mountTree(t *testing.T, mnt string, workers []*stormWorker) map[string]treeNode {
 	t.Helper()
 	out := map[string]treeNode{}
-	for _, w := range workers {
-		err := filepath.WalkDir(filepath.Join(mnt, w.rel), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(mnt, p)
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return err
-			}
-			n := treeNode{typ: store.TypeFile, mode: uint32(fi.Mode().Perm())}
-			switch {
-			case fi.IsDir():
-				n.typ = store.TypeDir
-			case fi.Mode()&fs.ModeSymlink != 0:
-				n.typ, n.mode = store.TypeSymlink, 0
-				if n.target, err = os.Readlink(p); err != nil {
-					return err
-				}
-			default:
-				b, err := os.ReadFile(p)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(workers))
+	for i, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = filepath.WalkDir(filepath.Join(mnt, w.rel), func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				n.size, n.sum = int64(len(b)), sum(b)
-				if fi.Size() != n.size {
-					return fmt.Errorf("%s: stat says %d bytes, read gave %d", p, fi.Size(), n.size)
+				rel, _ := filepath.Rel(mnt, p)
+				fi, err := os.Lstat(p)
+				if err != nil {
+					return opError("lstat", rel, err)
 				}
-			}
-			out[rel] = n
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("walk %s: %v", mnt, opError("walk", w.rel, err))
-		}
+				n := treeNode{typ: store.TypeFile, mode: uint32(fi.Mode().Perm())}
+				switch {
+				case fi.IsDir():
+					n.typ = store.TypeDir
+				case fi.Mode()&fs.ModeSymlink != 0:
+					n.typ, n.mode = store.TypeSymlink, 0
+					if n.target, err = os.Readlink(p); err != nil {
+						return opError("readlink", rel, err)
+					}
+				default:
+					b, err := os.ReadFile(p)
+					if err != nil {
+						return opError("read", rel, err)
+					}
+					n.size, n.sum = int64(len(b)), sum(b)
+					if fi.Size() != n.size {
+						return fmt.Errorf("%s: stat says %d bytes, read gave %d", rel, fi.Size(), n.size)
+					}
+				}
+				mu.Lock()
+				out[rel] = n
+				mu.Unlock()
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("walk %s: %v", mnt, err)
 	}
 	return out
 }
