@@ -367,6 +367,7 @@ type mnode struct {
 type stormOp struct {
 	start time.Time
 	took  time.Duration
+	kind  string
 }
 
 // stormWorker runs operations in its own subtree (root, "w<id>" relative to the mount) and keeps the model of
@@ -378,6 +379,7 @@ type stormWorker struct {
 	rng   *rand.Rand
 	model map[string]*mnode
 	seq   int
+	kind  string // of the operation running
 
 	mu  sync.Mutex
 	ops []stormOp
@@ -410,7 +412,7 @@ func (w *stormWorker) run(stop <-chan struct{}) {
 			return
 		}
 		w.mu.Lock()
-		w.ops = append(w.ops, stormOp{start, time.Since(start)})
+		w.ops = append(w.ops, stormOp{start, time.Since(start), w.kind})
 		w.mu.Unlock()
 	}
 }
@@ -496,15 +498,19 @@ var (
 	dirModes  = []uint32{0o700, 0o750, 0o755, 0o775}
 )
 
+// stormMaxEntries: above this many names in its subtree, a worker mostly removes (keeps the checks short).
+const stormMaxEntries = 50
+
 // step runs one random operation and checks it against the model.
 func (w *stormWorker) step() error {
 	entries := len(w.model)
 	r := w.rng.IntN(100)
-	if entries > 120 && r < 40 {
+	if entries > stormMaxEntries && r < 40 {
 		r += 60 // shrink: unlink and rmdir
 	}
 	switch {
 	case r < 14: // create and write a small file
+		w.kind = "create+write"
 		dir := w.pick(isDir)
 		p := path.Join(dir, w.name("f"))
 		data := w.content()
@@ -527,6 +533,7 @@ func (w *stormWorker) step() error {
 		}
 		w.model[p] = &mnode{typ: store.TypeFile, mode: 0o644, data: data}
 	case r < 20: // overwrite or append
+		w.kind = "overwrite/append"
 		p := w.pick(isFile)
 		if p == "" {
 			return nil
@@ -557,6 +564,7 @@ func (w *stormWorker) step() error {
 			n.data = data
 		}
 	case r < 28: // mkdir
+		w.kind = "mkdir"
 		if w.depth() > 40 {
 			return nil
 		}
@@ -567,6 +575,7 @@ func (w *stormWorker) step() error {
 		}
 		w.model[p] = &mnode{typ: store.TypeDir, mode: 0o755}
 	case r < 34: // symlink
+		w.kind = "symlink"
 		dir := w.pick(isDir)
 		p := path.Join(dir, w.name("l"))
 		target := fmt.Sprintf("../t%d/%x", w.rng.IntN(100), w.rng.Uint64())
@@ -575,18 +584,21 @@ func (w *stormWorker) step() error {
 		}
 		w.model[p] = &mnode{typ: store.TypeSymlink, mode: 0o777, target: target}
 	case r < 42: // rename a file or symlink within its directory
+		w.kind = "rename in dir"
 		p := w.pick(notDir)
 		if p == "" {
 			return nil
 		}
 		return w.rename(p, path.Join(path.Dir(p), w.name("r")))
 	case r < 50: // rename a file or symlink to another directory
+		w.kind = "rename across dirs"
 		p := w.pick(notDir)
 		if p == "" {
 			return nil
 		}
 		return w.rename(p, path.Join(w.pick(isDir), w.name("x")))
 	case r < 54: // rename a directory to another directory (never below itself)
+		w.kind = "rename dir"
 		p := w.pick(func(p string, n *mnode) bool { return n.typ == store.TypeDir && w.notRoot(p) })
 		if p == "" {
 			return nil
@@ -594,6 +606,7 @@ func (w *stormWorker) step() error {
 		to := w.pick(func(q string, n *mnode) bool { return n.typ == store.TypeDir && q != p && !strings.HasPrefix(q, p+"/") })
 		return w.rename(p, path.Join(to, w.name("m")))
 	case r < 58: // rename a file over another file
+		w.kind = "rename over file"
 		p := w.pick(isFile)
 		q := w.pick(func(q string, n *mnode) bool { return n.typ == store.TypeFile && q != p })
 		if p == "" || q == "" {
@@ -601,6 +614,7 @@ func (w *stormWorker) step() error {
 		}
 		return w.rename(p, q)
 	case r < 64: // chmod
+		w.kind = "chmod"
 		p := w.pick(func(p string, n *mnode) bool { return n.typ != store.TypeSymlink })
 		n := w.model[p]
 		mode := fileModes[w.rng.IntN(len(fileModes))]
@@ -612,6 +626,7 @@ func (w *stormWorker) step() error {
 		}
 		n.mode = mode
 	case r < 74: // list a directory
+		w.kind = "readdir"
 		dir := w.pick(isDir)
 		ents, err := os.ReadDir(w.abs(dir))
 		if err != nil {
@@ -633,9 +648,11 @@ func (w *stormWorker) step() error {
 			return fmt.Errorf("readdir %s: %d names %q, the model has %d", dir, len(got), got, len(want))
 		}
 	case r < 82: // read back a file or a symlink, stat it
+		w.kind = "read back"
 		p := w.pick(func(string, *mnode) bool { return true })
 		return w.check(p, w.model[p])
 	case r < 94: // unlink a file or symlink
+		w.kind = "unlink"
 		p := w.pick(notDir)
 		if p == "" {
 			return nil
@@ -645,6 +662,7 @@ func (w *stormWorker) step() error {
 		}
 		delete(w.model, p)
 	default: // rmdir an empty directory
+		w.kind = "rmdir"
 		p := w.pick(func(p string, n *mnode) bool {
 			return n.typ == store.TypeDir && w.notRoot(p) && len(w.children(p)) == 0
 		})
@@ -948,18 +966,20 @@ func logStormFigures(t *testing.T, workers []*stormWorker, start, killAt, upAt, 
 	t.Helper()
 	phase := func(name string, from, to time.Time) {
 		var n int
-		var longest time.Duration
+		var longest stormOp
 		for _, w := range workers {
 			for _, o := range w.ops {
 				if !o.start.Before(from) && o.start.Before(to) {
 					n++
-					longest = max(longest, o.took)
+					if o.took > longest.took {
+						longest = o
+					}
 				}
 			}
 		}
 		secs := to.Sub(from).Seconds()
-		t.Logf("MEASURED: %s: %d operations in %.1f s (%.1f ops/s), longest %v", name, n, secs, float64(n)/secs,
-			longest.Round(time.Millisecond))
+		t.Logf("MEASURED: %s: %d operations in %.1f s (%.1f ops/s), longest %v (%s at %s)", name, n, secs,
+			float64(n)/secs, longest.took.Round(time.Millisecond), longest.kind, offset(start, longest.start))
 	}
 	phase("before the kill", start, killAt)
 	phase("node down (kill to CQL answering again)", killAt, upAt)
