@@ -83,13 +83,21 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(c.Close)
+	// The mounts use the node plugin's settings (above: every node a contact point, the default 10 s request
+	// timeout). Creating, dropping and checking the volume use a connection with a long timeout: DDL can
+	// outlast 10 s on a loaded machine.
+	admin, err := cassandra.Connect(ctx, cassandra.ClusterConfig{Hosts: cassandraHosts, Timeout: time.Minute})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(admin.Close)
 	id := fmt.Sprintf("killstorm-%d", time.Now().UnixNano())
 	spec, err := cassandra.ParseVolumeSpec(id, 0, map[string]string{"replicationFactor": "3",
 		"consistency": "QUORUM", "serialConsistency": "SERIAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.CreateVolume(ctx, spec)
+	info, err := admin.CreateVolume(ctx, spec)
 	if err != nil {
 		t.Fatalf("create volume: %v", err)
 	}
@@ -99,7 +107,7 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 		waitHintsDrained(t, 3*time.Minute)
 		var err error
 		for attempt := 1; attempt <= 4; attempt++ {
-			if err = c.DeleteVolume(context.Background(), id); err == nil {
+			if err = admin.DeleteVolume(context.Background(), id); err == nil {
 				break
 			}
 			t.Logf("delete volume, attempt %d: %v", attempt, err)
@@ -109,7 +117,7 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 			t.Errorf("delete volume: %v", err)
 		}
 	})
-	if err := c.Session().AwaitSchemaAgreement(ctx); err != nil {
+	if err := admin.Session().AwaitSchemaAgreement(ctx); err != nil {
 		t.Fatalf("schema agreement: %v", err)
 	}
 	// The victim must come back knowing the volume's schema (see TestKillNodeDuringWrite); nodetool runs while the
@@ -239,7 +247,7 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 	compareTree(t, fmt.Sprintf("node%d alone at ONE after repair", stormVictim), treeAtOne(t, victimHost, info, workers), want)
 	t.Logf("MEASURED: node%d alone at ONE after repair matches the model in %v", stormVictim, time.Since(t0).Round(100*time.Millisecond))
 
-	v, err := c.OpenVolume(ctx, id, cassandra.OpenOptions{Session: "killstorm-fsck", CleanupInterval: -1})
+	v, err := admin.OpenVolume(ctx, id, cassandra.OpenOptions{Session: "killstorm-fsck", CleanupInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
