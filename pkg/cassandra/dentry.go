@@ -72,41 +72,58 @@ func (v *Volume) createEntry(ctx context.Context, parent store.Ino, name string,
 
 // removeEntry deletes name from parent if it still refers to ino. ENOENT if it does not (someone else removed
 // or replaced it first).
+//
+// A delete whose outcome is unknown (its coordinator died, or timed out) is settled by a SERIAL read, which
+// completes or supersedes it: if the name still refers to ino, the delete did not land and is sent again.
 func (v *Volume) removeEntry(ctx context.Context, parent store.Ino, name string, ino store.Ino) error {
-	applied, cur, err := cas(ctx, v.q(`DELETE FROM {ks}.dentries WHERE parent = ? AND name = ? IF ino = ?`,
-		int64(parent), []byte(name), int64(ino)))
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		applied, _, err := cas(ctx, v.q(`DELETE FROM {ks}.dentries WHERE parent = ? AND name = ? IF ino = ?`,
+			int64(parent), []byte(name), int64(ino)))
+		if err == nil {
+			if !applied {
+				return syscall.ENOENT
+			}
+			return nil
+		}
 		got, rerr := v.getEntry(ctx, parent, name, true)
 		if errors.Is(rerr, syscall.ENOENT) || rerr == nil && got.ino != ino {
 			return nil // gone (by us or by another remover: either way the name no longer refers to ino)
 		}
-		return fmt.Errorf("cassandra: remove entry %d/%q: %w", parent, name, err)
+		if rerr == nil && attempt < 3 && ctx.Err() == nil {
+			continue // still there: not landed
+		}
+		return fmt.Errorf("cassandra: remove entry %d/%q: %w (read back: %v)", parent, name, err, rerr)
 	}
-	if !applied {
-		_ = cur
-		return syscall.ENOENT
-	}
-	return nil
 }
 
 // seal marks directory dir as being removed and checks, through Paxos, that it is empty: ENOTEMPTY (and
 // unsealed again) if it has entries. Creates in a sealed directory fail with ENOENT.
 func (v *Volume) seal(ctx context.Context, dir store.Ino) error {
-	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = true WHERE parent = ? IF sealed = null`,
-		int64(dir)))
-	if err != nil {
-		// Unknown outcome. Only holders of the rename lock (the caller) seal, so a seal found now is ours.
-		s, rerr := v.sealed(ctx, dir)
-		if rerr != nil || !s {
-			return fmt.Errorf("cassandra: seal directory %d: %w", dir, err)
+	var applied bool
+	for attempt := 0; ; attempt++ {
+		var err error
+		applied, _, err = cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = true WHERE parent = ? IF sealed = null`,
+			int64(dir)))
+		if err == nil {
+			break
 		}
-		applied = true
+		// Unknown outcome. Only holders of the rename lock (the caller) seal, so a seal found now is ours; none
+		// found (the SERIAL read settles it) means it did not land: send it again.
+		s, rerr := v.sealed(ctx, dir)
+		if rerr == nil && s {
+			applied = true
+			break
+		}
+		if rerr == nil && attempt < 3 && ctx.Err() == nil {
+			continue
+		}
+		return fmt.Errorf("cassandra: seal directory %d: %w (read back: %v)", dir, err, rerr)
 	}
 	if !applied {
 		return syscall.ENOENT // another rmdir/rename is removing it
 	}
 	var name []byte
-	err = v.qs(`SELECT name FROM {ks}.dentries WHERE parent = ? AND name > 0x LIMIT 1`, int64(dir)).
+	err := v.qs(`SELECT name FROM {ks}.dentries WHERE parent = ? AND name > 0x LIMIT 1`, int64(dir)).
 		ScanContext(ctx, &name)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return nil
@@ -121,14 +138,21 @@ func (v *Volume) seal(ctx context.Context, dir store.Ino) error {
 }
 
 func (v *Volume) unseal(ctx context.Context, dir store.Ino) error {
-	if _, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = null WHERE parent = ? IF sealed = true`,
-		int64(dir))); err != nil {
-		if s, rerr := v.sealed(ctx, dir); rerr == nil && !s {
+	for attempt := 0; ; attempt++ {
+		_, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET sealed = null WHERE parent = ? IF sealed = true`,
+			int64(dir)))
+		if err == nil {
+			return nil
+		}
+		s, rerr := v.sealed(ctx, dir)
+		if rerr == nil && !s {
 			return nil // it landed
 		}
-		return fmt.Errorf("cassandra: unseal directory %d: %w", dir, err)
+		if rerr == nil && attempt < 3 && ctx.Err() == nil {
+			continue // still sealed: not landed
+		}
+		return fmt.Errorf("cassandra: unseal directory %d: %w (read back: %v)", dir, err, rerr)
 	}
-	return nil
 }
 
 // sealed reads a directory's sealed marker through Paxos.

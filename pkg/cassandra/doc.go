@@ -41,7 +41,8 @@
 // Connect sets a retry policy: a statement marked idempotent (plain reads and writes, chosen where each statement
 // is built: q, read, put, qs in volume.go) is retried at once on the next node when a node fails it, so a dead
 // coordinator costs a retry, not an error; lightweight transactions and counter updates are never retried by the
-// driver (their callers read back). Whatever error remains reaches the caller of a Volume method as an errno:
+// driver: LWT callers read back through Paxos (SERIAL) and send again a statement the read-back shows did not
+// land; a counter update is not retried (Fsck recounts). Whatever error remains reaches the caller of a Volume method as an errno:
 // the deliberate ones (ENOENT, ENOSPC, ...) as they are, everything else (timeouts, unavailability, reset
 // connections) as EIO (faults.go), never ECONNRESET or another errno of the driver's sockets.
 //

@@ -19,16 +19,23 @@ type slotWrite struct {
 }
 
 func (v *Volume) writeSlot(ctx context.Context, w slotWrite) (bool, error) {
-	applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-		int64(w.put), int(w.putT), int64(w.parent), []byte(w.name), int64(w.has)))
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+			int64(w.put), int(w.putT), int64(w.parent), []byte(w.name), int64(w.has)))
+		if err == nil {
+			return applied, nil
+		}
+		// Unknown outcome, settled by a SERIAL read: landed, or the slot still holds what it had (not landed:
+		// send it again).
 		got, rerr := v.getEntry(ctx, w.parent, w.name, true)
 		if rerr == nil && got.ino == w.put {
 			return true, nil // it landed
 		}
-		return false, fmt.Errorf("cassandra: exchange: %w", err)
+		if rerr == nil && got.ino == w.has && attempt < 3 && ctx.Err() == nil {
+			continue
+		}
+		return false, fmt.Errorf("cassandra: exchange: %w (read back: %v)", err, rerr)
 	}
-	return applied, nil
 }
 
 // exchangeAcross swaps two entries in different directories (the caller holds the rename lock). Two

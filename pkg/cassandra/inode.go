@@ -176,6 +176,9 @@ func (v *Volume) deleteInode(ctx context.Context, ino store.Ino) error {
 
 // cas runs a conditional statement; cur holds the current values when it did not apply.
 func cas(ctx context.Context, q *gocql.Query) (applied bool, cur map[string]any, err error) {
+	if ferr := fail("cas.send"); ferr != nil { // tests: the statement failed before it reached a replica
+		return false, nil, ferr
+	}
 	cur = map[string]any{}
 	applied, err = q.MapScanCASContext(ctx, cur)
 	if err == nil {

@@ -14,7 +14,16 @@ import (
 // write was applied (as when a coordinator times out after Paxos committed), for every k the operation reaches.
 // The operation must resolve the unknown outcome by reading back and succeed exactly once; the tree stays
 // consistent (Fsck clean, CheckTree).
-func TestLostLWTReplies(t *testing.T) {
+func TestLostLWTReplies(t *testing.T) { checkEachLWTFailing(t, "cas.reply", "reply lost") }
+
+// TestLWTsNotSent fails each LWT of each operation in turn before it reaches a replica (failpoint cas.send), as
+// when the coordinator dies with the request: the caller's SERIAL read-back finds it did not land and sends it
+// again; the operation succeeds once and Fsck finds nothing.
+func TestLWTsNotSent(t *testing.T) { checkEachLWTFailing(t, "cas.send", "not sent") }
+
+// checkEachLWTFailing runs each namespace operation once per LWT it makes, with the k-th LWT failing at
+// failpoint point, and checks the operation succeeds and Fsck finds nothing.
+func checkEachLWTFailing(t *testing.T, point, what string) {
 	c := testCluster(t)
 	info := testVolume(t, c, 0, nil)
 	v := openVolume(t, c, info.Spec.ID, "lost", nil)
@@ -82,26 +91,26 @@ func TestLostLWTReplies(t *testing.T) {
 
 			calls, hit := 0, false
 			failpoint = func(name string) error {
-				if name != "cas.reply" {
+				if name != point {
 					return nil
 				}
 				if calls++; calls == k {
 					hit = true
-					return errors.New("reply lost")
+					return errors.New(what)
 				}
 				return nil
 			}
 			err = tc.op(d.Ino, o.Ino)
 			failpoint = nil
 			if err != nil {
-				t.Errorf("%s, reply of LWT %d lost: %v", tc.name, k, err)
+				t.Errorf("%s, LWT %d %s: %v", tc.name, k, what, err)
 			}
 			if r, ferr := v.Fsck(ctx, false); ferr != nil || !r.Clean() {
-				t.Errorf("%s, reply of LWT %d lost: fsck %q, %v", tc.name, k, r.Problems, ferr)
+				t.Errorf("%s, LWT %d %s: fsck %q, %v", tc.name, k, what, r.Problems, ferr)
 				_, _ = v.Fsck(ctx, true)
 			}
 			if !hit {
-				t.Logf("%s: %d LWTs, each reply lost once", tc.name, k-1)
+				t.Logf("%s: %d LWTs, each %s once", tc.name, k-1, what)
 				break
 			}
 		}

@@ -289,16 +289,26 @@ func (v *Volume) renameAcross(ctx context.Context, in *intent) error {
 		_ = v.deleteIntent(ctx, v.sid, id)
 	}
 	if in.Dst != 0 {
-		applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
-			int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
-		if err == nil && !applied {
-			err = errRetry
-		}
-		if err != nil {
-			if got, rerr := v.getEntry(ctx, in.NewParent, in.NewName, true); rerr != nil || got.ino != in.Src {
-				undo()
-				return err
+		for attempt := 0; ; attempt++ {
+			applied, _, err := cas(ctx, v.q(`UPDATE {ks}.dentries SET ino = ?, type = ? WHERE parent = ? AND name = ? IF ino = ?`,
+				int64(in.Src), int(in.SrcType), int64(in.NewParent), []byte(in.NewName), int64(in.Dst)))
+			if err == nil && !applied {
+				err = errRetry
 			}
+			if err == nil {
+				break
+			}
+			got, rerr := v.getEntry(ctx, in.NewParent, in.NewName, true)
+			if rerr == nil && got.ino == in.Src {
+				break // it landed
+			}
+			// An unknown outcome that the SERIAL read shows did not land (the name still holds the replaced
+			// inode) is sent again; anything else undoes and returns.
+			if !errors.Is(err, errRetry) && rerr == nil && got.ino == in.Dst && attempt < 3 && ctx.Err() == nil {
+				continue
+			}
+			undo()
+			return err
 		}
 	} else if err := v.createEntry(ctx, in.NewParent, in.NewName, entry{in.Src, in.SrcType}); err != nil {
 		undo()
