@@ -141,13 +141,16 @@ seq_write() {
 	record "$1" "seqwrite_j$3" "$(awk -v r="$r" 'BEGIN { split(r, f, " "); printf "%.1f", f[1] / 1e6 }')" MB/s
 }
 
-# seq_read TARGET DIR NJ cold|warm: reads and verifies the files of seq_write.
+# seq_read TARGET DIR NJ cold|warm: reads and verifies the files of seq_write. A warm read keeps the page cache
+# the previous read filled (--invalidate=0: by default fio drops the file's cached pages before the job, which
+# made every "warm" read of a FUSE filesystem go back to its server); a cold one follows the cold hook.
 seq_read() {
-	local per r
+	local per r inval=1
 	per=$(per_job "$3")
+	[[ $4 == warm ]] && inval=0
 	log "$1: sequential read ($4), $3 job(s)"
 	r=$(fio_run "$1" "seqread_$4_j$3" read --name="seq$3" --directory="$2" --rw=read --bs=1M --size="$per" \
-		--numjobs="$3" --verify=crc32c --verify_fatal=1 --verify_state_load=0) || return 1
+		--numjobs="$3" --invalidate=$inval --verify=crc32c --verify_fatal=1 --verify_state_load=0) || return 1
 	record "$1" "seqread_$4_j$3" "$(awk -v r="$r" 'BEGIN { split(r, f, " "); printf "%.1f", f[1] / 1e6 }')" MB/s
 }
 
