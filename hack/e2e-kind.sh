@@ -85,7 +85,13 @@ kubectl -n "$NAMESPACE" get pods -o wide
 
 log "running test/e2e"
 # shellcheck disable=SC2086 # E2E_ARGS is a list of flags
-(cd "$ROOT" && go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -args -kubeconfig "$KUBECONFIG_FILE" ${E2E_ARGS:-})
+# TestNodePluginRestart: SIGKILL the plugin container's process on every worker (the fdkeeper container keeps the
+# FUSE connections), then wait until kubelet has restarted it and the node pods are ready again.
+restart_cmd="for n in \$(kind get nodes --name $CLUSTER); do docker exec \$n pkill -KILL -f 'csi-driver serve' || true; done; \
+sleep 3; kubectl --kubeconfig $KUBECONFIG_FILE -n $NAMESPACE wait --for=condition=Ready pod \
+-l app.kubernetes.io/component=node --timeout=2m"
+(cd "$ROOT" && go test -tags e2e ./test/e2e/ -count=1 -timeout 60m -v -args -kubeconfig "$KUBECONFIG_FILE" \
+  -node-plugin-restart "$restart_cmd" ${E2E_ARGS:-})
 
 if [[ "${E2E_EXTERNAL:-}" == 1 ]]; then
   server=$(kubectl version -o json | sed -n 's/.*"gitVersion": *"\(v[^"]*\)".*/\1/p' | tail -1)

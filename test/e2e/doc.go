@@ -21,8 +21,9 @@
 // expansion seen by df inside the pod; NodeGetVolumeStats in kubelet's stats summary; PVC deletion removing the
 // PersistentVolume (DeleteVolume succeeded); a non-root pod with an fsGroup writing to its volume; the node plugin
 // SIGKILLed and restarted while a pod appends and fsyncs in a loop (the pod sees no error, fsynced data survives).
-// Skipped with a message: online expansion under -static-provisioning (needs csi-resizer), the restart test
-// without -node-plugin-restart.
+// Under -static-provisioning the suite also does csi-resizer's part for online expansion (ControllerExpandVolume,
+// then the PV's and the claim's capacity). The restart test needs -node-plugin-restart and fails without it;
+// hack/e2e-kind.sh and hack/e2e-local.sh pass one.
 //
 // testdriver.yaml describes the driver to the Kubernetes external storage suite (e2e.test
 // -storage.testdriver=test/e2e/testdriver.yaml); hack/e2e-kind.sh runs both on a kind cluster, and

@@ -18,7 +18,7 @@ import (
 
 var nodePluginRestart = flag.String("node-plugin-restart", "",
 	"shell command that kills the node plugin (SIGKILL) on the test pod's node and starts it again, returning once "+
-		"the new plugin serves (e.g. \"hack/local-cluster.sh restart-node-plugin\"); empty: TestNodePluginRestart is skipped")
+		"the new plugin serves (hack/local-cluster.sh and hack/e2e-kind.sh pass one); required by TestNodePluginRestart")
 
 // TestNodePluginRestart: the node plugin is killed and started again while a pod writes and fsyncs in a loop. With
 // the fdkeeper holding the FUSE connection, the mount stays and the new plugin serves it again: the app sees no
@@ -26,7 +26,8 @@ var nodePluginRestart = flag.String("node-plugin-restart", "",
 // fsynced before the kill is on the volume afterwards.
 func TestNodePluginRestart(t *testing.T) {
 	if *nodePluginRestart == "" {
-		t.Skip("needs -node-plugin-restart COMMAND (a way to SIGKILL and restart the node plugin on the test's node)")
+		t.Fatal("needs -node-plugin-restart COMMAND (a way to SIGKILL and restart the node plugin on the test's node; " +
+			"hack/e2e-kind.sh and hack/local-cluster.sh pass one), or leave the test out with -test.skip TestNodePluginRestart")
 	}
 	ns := newNamespace(t)
 	createPVC(t, ns, "live", *storageClass, corev1.ReadWriteOnce, "1Gi")

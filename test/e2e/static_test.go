@@ -208,3 +208,40 @@ func listVolumeIDs(t *testing.T) map[string]bool {
 		}
 	}
 }
+
+// expandStatic does what csi-resizer would when claim name in ns asks for more: ControllerExpandVolume on the
+// driver, then the PersistentVolume's capacity and the claim's status capacity. CassFS needs no NodeExpandVolume
+// (the quota lives in Cassandra and the mount's statfs reads it), so the resize is finished there.
+func expandStatic(t *testing.T, ns, name string, size resource.Quantity) {
+	t.Helper()
+	ctx := context.Background()
+	pvc, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get claim %s: %v", name, err)
+	}
+	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PV of claim %s: %v", name, err)
+	}
+	resp, err := controllerClient(t).ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+		VolumeId: pv.Spec.CSI.VolumeHandle, CapacityRange: &csi.CapacityRange{RequiredBytes: size.Value()}})
+	if err != nil {
+		t.Fatalf("ControllerExpandVolume %s: %v", pv.Spec.CSI.VolumeHandle, err)
+	}
+	if resp.NodeExpansionRequired {
+		t.Fatalf("ControllerExpandVolume %s asks for NodeExpandVolume, which this mode does not drive", pv.Spec.CSI.VolumeHandle)
+	}
+	got := *resource.NewQuantity(resp.CapacityBytes, resource.BinarySI)
+	pv.Spec.Capacity[corev1.ResourceStorage] = got
+	if _, err := client.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("PV %s capacity: %v", pv.Name, err)
+	}
+	if pvc.Status.Capacity == nil {
+		pvc.Status.Capacity = corev1.ResourceList{}
+	}
+	pvc.Status.Capacity[corev1.ResourceStorage] = got
+	if _, err := client.CoreV1().PersistentVolumeClaims(ns).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("claim %s status capacity: %v", name, err)
+	}
+	t.Logf("expanded %s (volume %s) to %s as csi-resizer would", pv.Name, pv.Spec.CSI.VolumeHandle, got.String())
+}
