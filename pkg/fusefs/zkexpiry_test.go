@@ -3,10 +3,8 @@ package fusefs
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,46 +20,13 @@ import (
 // expires a cut-off session quickly (the test bed's servers accept 2 s to 60 s).
 const zkSessionTimeout = 4 * time.Second
 
-// cutDialer severs a mount from ZooKeeper on demand: set(true) closes its connections and refuses new ones, as a
-// network partition between the node and the ensemble would.
-type cutDialer struct {
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func (d *cutDialer) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cut {
-		return nil, errors.New("test: network cut")
-	}
-	c, err := net.DialTimeout(network, addr, timeout)
-	if err == nil {
-		d.conns = append(d.conns, c)
-	}
-	return c, err
-}
-
-func (d *cutDialer) set(cut bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cut = cut
-	if cut {
-		for _, c := range d.conns {
-			_ = c.Close()
-		}
-		d.conns = nil
-	}
-}
-
 // zkLockerVia is zkLocker with the test's session timeout, connecting through d.
-func zkLockerVia(t testing.TB, chroot, id string, d *cutDialer) *lock.ZK {
+func zkLockerVia(t testing.TB, chroot, id string, d *testenv.CutDialer) *lock.ZK {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	z, err := lock.NewZK(ctx, lock.ZKConfig{Servers: testenv.RequireZooKeeper(t), Chroot: chroot,
-		Namespace: cassandra.KeyspaceName(id), SessionTimeout: zkSessionTimeout, Dialer: d.dial, Logger: testLogger(t)})
+		Namespace: cassandra.KeyspaceName(id), SessionTimeout: zkSessionTimeout, Dialer: d.Dial, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("ZooKeeper: %v", err)
 	}
@@ -112,11 +77,11 @@ var wholeFile = unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
 func TestCassandraMountZKSessionExpiry(t *testing.T) {
 	c, id := cassVolume(t, 0)
 	chroot := testenv.ZKChroot(t, "cassfs-fusefs-")
-	cutA := &cutDialer{}
-	za, zb := zkLockerVia(t, chroot, id, cutA), zkLockerVia(t, chroot, id, &cutDialer{})
+	cutA := &testenv.CutDialer{}
+	za, zb := zkLockerVia(t, chroot, id, cutA), zkLockerVia(t, chroot, id, &testenv.CutDialer{})
 	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
 	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})
-	t.Cleanup(func() { cutA.set(false) }) // first: requests a failed test left blocked can finish, mounts unmount
+	t.Cleanup(func() { cutA.Set(false) }) // first: requests a failed test left blocked can finish, mounts unmount
 	const size = 100
 	for _, p := range []string{"posix", "flock", "other"} {
 		writeFile(t, join(a, p), []byte(strings.Repeat(".", size)))
@@ -168,7 +133,7 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 		flockGranted <- err
 	}()
 
-	cutA.set(true)
+	cutA.Set(true)
 	cut := time.Now()
 	t.Logf("A cut off from ZooKeeper (session timeout %v)", zkSessionTimeout)
 
@@ -247,7 +212,7 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 		must(t, f.Sync())
 	}
 
-	cutA.set(false)
+	cutA.Set(false)
 	healed := time.Now()
 	took = until(t, "A's fcntl lock after ZooKeeper is back", limit, func() error {
 		f, err := os.OpenFile(join(a, "other"), os.O_RDWR, 0)
@@ -317,11 +282,11 @@ func TestCassandraMountZKSessionExpiry(t *testing.T) {
 func TestCassandraMountZKOutage(t *testing.T) {
 	c, id := cassVolume(t, 0)
 	chroot := testenv.ZKChroot(t, "cassfs-fusefs-")
-	cutAll := &cutDialer{}
+	cutAll := &testenv.CutDialer{}
 	za, zb := zkLockerVia(t, chroot, id, cutAll), zkLockerVia(t, chroot, id, cutAll)
 	a := mountCass(t, c, id, "mount-a", za, Options{Locks: lock.NewZKFiles(za)})
 	b := mountCass(t, c, id, "mount-b", zb, Options{Locks: lock.NewZKFiles(zb)})
-	t.Cleanup(func() { cutAll.set(false) })
+	t.Cleanup(func() { cutAll.Set(false) })
 	writeFile(t, join(a, "locked"), []byte("0123456789"))
 	writeFile(t, join(a, "plain"), []byte("0123456789"))
 	must(t, os.MkdirAll(join(b, "from", "moved"), 0o755))
@@ -332,7 +297,7 @@ func TestCassandraMountZKOutage(t *testing.T) {
 	lk := wholeFile
 	must(t, unix.FcntlFlock(fa.Fd(), unix.F_SETLK, &lk))
 
-	cutAll.set(true)
+	cutAll.Set(true)
 	cut := time.Now()
 	limit := 12 * zkSessionTimeout
 	eio := until(t, "A's write under its lock during the outage", limit, func() error {
@@ -380,7 +345,7 @@ func TestCassandraMountZKOutage(t *testing.T) {
 	t.Logf("MEASURED: open, write and close of an unlocked file on A during the outage: %v", took.Round(time.Millisecond))
 	t.Logf("outage lasted %v", time.Since(cut).Round(time.Millisecond))
 
-	cutAll.set(false)
+	cutAll.Set(false)
 	healed := time.Now()
 	q := wholeFile
 	q.Type = unix.F_UNLCK

@@ -9,15 +9,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cassfs/cassfs/internal/testenv"
 )
 
 // A mount cut off from ZooKeeper loses its file locks: its owner's next lock request is EIO, the other mount
 // gets the range once the session expires, and after reconnection the mount locks normally again.
 func TestZKFilesSessionLossIsEIO(t *testing.T) {
 	cfg := internalConfig(t)
-	d := &cutDialer{}
+	d := &testenv.CutDialer{}
 	cfgA := cfg
-	cfgA.Dialer = d.dial
+	cfgA.Dialer = d.Dial
 	za, zb := mustZK(t, cfgA), mustZK(t, cfg)
 	fa, fb := NewZKFiles(za), NewZKFiles(zb)
 	a, b := Owner{Session: "mount-a", ID: 7}, Owner{Session: "mount-b", ID: 7}
@@ -31,12 +33,12 @@ func TestZKFilesSessionLossIsEIO(t *testing.T) {
 	if err := fb.SetLk(tctx(t), 1, b, all, false); !errors.Is(err, syscall.EAGAIN) {
 		t.Fatalf("b while a holds = %v, want EAGAIN", err)
 	}
-	d.set(true)
+	d.Set(true)
 	// b's blocking request is granted once ZooKeeper expires a's session.
 	if err := fb.SetLk(tctx(t), 1, b, all, true); err != nil {
 		t.Fatalf("b after a's session expired: %v", err)
 	}
-	d.set(false)
+	d.Set(false)
 	if err := fa.SetLk(tctx(t), 1, a, FileLock{Start: 0, End: 9, Type: ReadLock}, false); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("a's owner after its session was lost = %v, want EIO", err)
 	}
@@ -65,8 +67,8 @@ func TestZKFilesSessionLossIsEIO(t *testing.T) {
 func TestZKFilesGhostOfLostSessionExcludes(t *testing.T) {
 	cfg := internalConfig(t)
 	cfg.SessionTimeout = 15 * time.Second // loss declared after 5 s; the server expires the session after 15 s
-	d := &cutDialer{}
-	cfg.Dialer = d.dial
+	d := &testenv.CutDialer{}
+	cfg.Dialer = d.Dial
 	za := mustZK(t, cfg)
 	fa := NewZKFiles(za)
 	a := Owner{Session: "mount-a", ID: 7}
@@ -77,9 +79,9 @@ func TestZKFilesGhostOfLostSessionExcludes(t *testing.T) {
 	za.mu.Lock()
 	old := za.sess
 	za.mu.Unlock()
-	d.set(true)
+	d.Set(true)
 	<-old.lost
-	d.set(false)
+	d.Set(false)
 	if err := fa.SetLk(tctx(t), 1, a, all, false); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("after loss = %v, want EIO", err)
 	}

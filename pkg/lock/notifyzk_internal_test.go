@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cassfs/cassfs/internal/testenv"
 )
 
 // notes collects what a subscriber received.
@@ -53,9 +55,9 @@ func mustNotifier(t *testing.T, z *ZK) *ZKNotifier {
 // others again on its new session, and what it published while cut off reaches them once it is back.
 func TestZKNotifierSessionLoss(t *testing.T) {
 	cfg := internalConfig(t)
-	d := &cutDialer{}
+	d := &testenv.CutDialer{}
 	cfgB := cfg
-	cfgB.Dialer = d.dial
+	cfgB.Dialer = d.Dial
 	za, zb := mustZK(t, cfg), mustZK(t, cfgB)
 	na, nb := mustNotifier(t, za), mustNotifier(t, zb)
 	ra, rb := &notes{changes: map[Change]bool{}}, &notes{changes: map[Change]bool{}}
@@ -66,12 +68,12 @@ func TestZKNotifierSessionLoss(t *testing.T) {
 	na.Publish(before)
 	rb.wait(t, "b receives a's change", func() bool { return rb.changes[before] })
 
-	d.set(true)
+	d.Set(true)
 	rb.wait(t, "b, cut off, is told to drop everything", func() bool { return rb.all > 0 })
 	whileCut := Change{Kind: ChangeEntry, Ino: 1, Name: "made while b was cut off"}
 	nb.Publish(whileCut)
 	start := time.Now()
-	d.set(false)
+	d.Set(false)
 	rb.wait(t, "b is told again once it watches on a new session", func() bool { return rb.all > 1 })
 	t.Logf("MEASURED: b watched again %v after the network came back", time.Since(start))
 	ra.wait(t, "a receives what b published while cut off", func() bool { return ra.changes[whileCut] || ra.all > 0 })

@@ -8,7 +8,6 @@ import (
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,45 +79,13 @@ func waitLost(t *testing.T, l Lease) {
 	}
 }
 
-// cutDialer lets a test sever a Locker from ZooKeeper: cut closes every connection and refuses new ones.
-type cutDialer struct {
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func (d *cutDialer) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cut {
-		return nil, errors.New("test: network cut")
-	}
-	c, err := net.DialTimeout(network, addr, timeout)
-	if err == nil {
-		d.conns = append(d.conns, c)
-	}
-	return c, err
-}
-
-func (d *cutDialer) set(cut bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cut = cut
-	if cut {
-		for _, c := range d.conns {
-			_ = c.Close()
-		}
-		d.conns = nil
-	}
-}
-
 // A partitioned mount loses its leases, another mount gets the lock once the server expires the session, and
 // the partitioned mount works again on a new session once the network is back.
 func TestZKPartitionLosesLeases(t *testing.T) {
 	cfg := internalConfig(t)
-	d := &cutDialer{}
+	d := &testenv.CutDialer{}
 	cfgA := cfg
-	cfgA.Dialer = d.dial
+	cfgA.Dialer = d.Dial
 	a, b := mustZK(t, cfgA), mustZK(t, cfg)
 	x, err := a.Lock(tctx(t), "p", Exclusive)
 	if err != nil {
@@ -132,7 +99,7 @@ func TestZKPartitionLosesLeases(t *testing.T) {
 		}
 		sharedWaiter <- err
 	}()
-	d.set(true)
+	d.Set(true)
 	waitLost(t, x)
 	y, err := b.Lock(tctx(t), "p", Exclusive) // waits for the server to expire a's session
 	if err != nil {
@@ -141,7 +108,7 @@ func TestZKPartitionLosesLeases(t *testing.T) {
 	if y.Token() <= x.Token() {
 		t.Fatalf("token %d after lost lease's %d", y.Token(), x.Token())
 	}
-	d.set(false)
+	d.Set(false)
 	if _, err := a.TryLock(tctx(t), "p", Exclusive); !errors.Is(err, ErrWouldBlock) {
 		t.Fatalf("TryLock after reconnect = %v, want ErrWouldBlock (b holds it)", err)
 	}
@@ -464,9 +431,9 @@ func watchersUnder(t *testing.T, server, dir string) map[string]int {
 func TestZKReapAfterLoss(t *testing.T) {
 	cfg := internalConfig(t)
 	cfg.SessionTimeout = 20 * time.Second // the server expires the lost session 20 s after the cut
-	d := &cutDialer{}
+	d := &testenv.CutDialer{}
 	cfgA := cfg
-	cfgA.Dialer = d.dial
+	cfgA.Dialer = d.Dial
 	a, b := mustZK(t, cfgA), mustZK(t, cfg)
 	x, err := a.Lock(tctx(t), "r", Exclusive)
 	if err != nil {
@@ -492,9 +459,9 @@ func TestZKReapAfterLoss(t *testing.T) {
 		granted <- err
 	}()
 	cut := time.Now()
-	d.set(true)
+	d.Set(true)
 	waitLost(t, x)
-	d.set(false) // a opens its next session, which removes the old session's node
+	d.Set(false) // a opens its next session, which removes the old session's node
 	if err := <-granted; err != nil {
 		t.Fatalf("b: %v", err)
 	}
