@@ -91,50 +91,7 @@ func TestKillNodeDuringMetadataStorm(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(admin.Close)
-	id := fmt.Sprintf("killstorm-%d", time.Now().UnixNano())
-	spec, err := cassandra.ParseVolumeSpec(id, 0, map[string]string{"replicationFactor": "3",
-		"consistency": "QUORUM", "serialConsistency": "SERIAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := admin.CreateVolume(ctx, spec)
-	if err != nil {
-		t.Fatalf("create volume: %v", err)
-	}
-	t.Cleanup(func() {
-		// As in TestKillNodeDuringWrite: the node must be up and hints replayed before the keyspace goes.
-		hack(t, "cassandra.sh", "start-node", victim)
-		waitHintsDrained(t, 3*time.Minute)
-		var err error
-		for attempt := 1; attempt <= 4; attempt++ {
-			if err = admin.DeleteVolume(context.Background(), id); err == nil {
-				break
-			}
-			t.Logf("delete volume, attempt %d: %v", attempt, err)
-			time.Sleep(5 * time.Second)
-		}
-		if err != nil {
-			t.Errorf("delete volume: %v", err)
-		}
-	})
-	if err := admin.Session().AwaitSchemaAgreement(ctx); err != nil {
-		t.Fatalf("schema agreement: %v", err)
-	}
-	// The victim must come back knowing the volume's schema (see TestKillNodeDuringWrite); nodetool runs while the
-	// storm starts.
-	flushed := make(chan string, 1)
-	go func() {
-		out, err := exec.Command(hackPath("cassandra.sh"), "nodetool-node", victim, "flush", "system_schema").CombinedOutput()
-		if err != nil {
-			flushed <- fmt.Sprintf("%v: %s", err, out)
-		}
-		close(flushed)
-	}()
-	for i, h := range cassandraHosts {
-		if i+1 != stormVictim && hintThrottleKiB(t, h) < 65536 {
-			hack(t, "cassandra.sh", "nodetool-node", strconv.Itoa(i+1), "sethintedhandoffthrottlekb", "65536")
-		}
-	}
+	id, info, flushed := killTestVolume(t, admin, "killstorm", stormVictim)
 
 	chroot := fmt.Sprintf("/cassfs-killstorm-%d", time.Now().UnixNano())
 	t.Cleanup(func() { testenv.DeleteZKTree(t, zkServers, chroot) })

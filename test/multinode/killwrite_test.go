@@ -71,56 +71,7 @@ func TestKillNodeDuringWrite(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(c.Close)
-	id := fmt.Sprintf("killwrite-%d", time.Now().UnixNano())
-	spec, err := cassandra.ParseVolumeSpec(id, 0, map[string]string{"replicationFactor": "3",
-		"consistency": "QUORUM", "serialConsistency": "SERIAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.CreateVolume(ctx, spec)
-	if err != nil {
-		t.Fatalf("create volume: %v", err)
-	}
-	t.Cleanup(func() {
-		// Never drop a keyspace while hints for it are still being replayed: the node receiving them loses
-		// the table's schema ("Unknown CF") for good. The node must also be up again.
-		hack(t, "cassandra.sh", "start-node", victim)
-		waitHintsDrained(t, 3*time.Minute)
-		// Dropping 3 GiB of replicas can take longer than one request's timeout on a loaded machine; the drop
-		// goes on in the server, and DeleteVolume is idempotent.
-		var err error
-		for attempt := 1; attempt <= 4; attempt++ {
-			if err = c.DeleteVolume(context.Background(), id); err == nil {
-				break
-			}
-			t.Logf("delete volume, attempt %d: %v", attempt, err)
-			time.Sleep(5 * time.Second)
-		}
-		if err != nil {
-			t.Errorf("delete volume: %v", err)
-		}
-	})
-	if err := c.Session().AwaitSchemaAgreement(ctx); err != nil {
-		t.Fatalf("schema agreement: %v", err)
-	}
-	// The bed runs with -Dcassandra.unsafesystem (schema tables are not flushed as they change): flush them on
-	// the node about to die, as a production node would have, so that it comes back knowing the volume. nodetool
-	// is a JVM that takes a while to start on a loaded machine: it runs while the application writes, and the
-	// kill waits for it.
-	flushed := make(chan string, 1)
-	go func() {
-		out, err := exec.Command(hackPath("cassandra.sh"), "nodetool-node", victim, "flush", "system_schema").CombinedOutput()
-		if err != nil {
-			flushed <- fmt.Sprintf("%v: %s", err, out)
-		}
-		close(flushed)
-	}()
-	// Let the survivors replay hints quickly (beds started before hack/cassandra.sh raised the default).
-	for i, h := range cassandraHosts {
-		if i+1 != killVictim && hintThrottleKiB(t, h) < 65536 {
-			hack(t, "cassandra.sh", "nodetool-node", strconv.Itoa(i+1), "sethintedhandoffthrottlekb", "65536")
-		}
-	}
+	id, info, flushed := killTestVolume(t, c, "killwrite", killVictim)
 
 	mnt := mountVolume(t, c, id, "killwrite-writer", log)
 	path := filepath.Join(mnt, "big")
@@ -449,4 +400,60 @@ func pendingHints(host string) (int, error) {
 		total += files
 	}
 	return total, it.Close()
+}
+
+// killTestVolume prepares a node-kill test: an RF=3 volume at QUORUM/SERIAL made through admin (deleted at the end,
+// once the victim node is back and the hints for it have drained: dropping a keyspace while hints for it are
+// replayed loses the table's schema on the receiving node for good; the drop is retried, since dropping GiBs of
+// replicas can outlast a request timeout). The bed runs with -Dcassandra.unsafesystem (schema tables are not
+// flushed as they change), so the schema is flushed on the victim, as a production node would have it, for it
+// to come back knowing the volume: nodetool is a slow-starting JVM, so this runs in the background and flushed
+// yields an error message if it failed (closed when done; wait for it before the kill). The survivors' hint
+// throttle is raised so that they replay quickly (beds started before hack/cassandra.sh raised the default).
+func killTestVolume(t *testing.T, admin *cassandra.Cluster, prefix string, victimNode int) (string, cassandra.VolumeInfo, <-chan string) {
+	t.Helper()
+	ctx := context.Background()
+	victim := strconv.Itoa(victimNode)
+	id := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	spec, err := cassandra.ParseVolumeSpec(id, 0, map[string]string{"replicationFactor": "3",
+		"consistency": "QUORUM", "serialConsistency": "SERIAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := admin.CreateVolume(ctx, spec)
+	if err != nil {
+		t.Fatalf("create volume: %v", err)
+	}
+	t.Cleanup(func() {
+		hack(t, "cassandra.sh", "start-node", victim)
+		waitHintsDrained(t, 3*time.Minute)
+		var err error
+		for attempt := 1; attempt <= 4; attempt++ {
+			if err = admin.DeleteVolume(context.Background(), id); err == nil {
+				break
+			}
+			t.Logf("delete volume, attempt %d: %v", attempt, err)
+			time.Sleep(5 * time.Second)
+		}
+		if err != nil {
+			t.Errorf("delete volume: %v", err)
+		}
+	})
+	if err := admin.Session().AwaitSchemaAgreement(ctx); err != nil {
+		t.Fatalf("schema agreement: %v", err)
+	}
+	flushed := make(chan string, 1)
+	go func() {
+		out, err := exec.Command(hackPath("cassandra.sh"), "nodetool-node", victim, "flush", "system_schema").CombinedOutput()
+		if err != nil {
+			flushed <- fmt.Sprintf("%v: %s", err, out)
+		}
+		close(flushed)
+	}()
+	for i, h := range cassandraHosts {
+		if i+1 != victimNode && hintThrottleKiB(t, h) < 65536 {
+			hack(t, "cassandra.sh", "nodetool-node", strconv.Itoa(i+1), "sethintedhandoffthrottlekb", "65536")
+		}
+	}
+	return id, info, flushed
 }
